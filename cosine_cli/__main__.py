@@ -1,0 +1,6 @@
+"""``python -m cosine_cli`` runs the ``cosloss`` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Mergeable running statistics, and the Keras/TF1 reductions computed from them.
+
+An :class:`Accumulator` takes scored chunks one at a time and keeps only
+running float64 sums (compensated), counts and extremes, so:
+
+* memory does not grow with the number of vectors;
+* the result does not depend on how the vectors were chunked (no mean of
+  per-chunk means anywhere);
+* two accumulators built on different parts of the data merge into the one
+  that a single pass would have built (for a distributed engine).
+
+NumPy only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["REDUCTIONS", "ScoredChunk", "Accumulator", "CompensatedSum", "reduce_loss"]
+
+#: Reduction names, as Keras 3 and TF1 spell them (see README: Reductions).
+REDUCTIONS: Final[tuple[str, ...]] = (
+    "sum_over_batch_size",
+    "mean",
+    "sum",
+    "mean_with_sample_weight",
+    "sum_by_nonzero_weights",
+    "none",
+)
+
+
+@dataclass
+class ScoredChunk:
+    """The per-vector results of one chunk, in C order of the loss shape."""
+
+    start: int  #: flat index (in the loss shape) of the first vector here
+    cos: NDArray[np.float64]  #: cosine similarity per vector
+    loss: NDArray[np.float64]  #: unweighted loss per vector
+    zero: NDArray[np.bool_]  #: either vector is a zero vector
+    skipped: NDArray[np.bool_]  #: left out of every reduction (--nan-policy skip)
+    weight: NDArray[np.float64] | None = None  #: the weight of each vector, broadcast
+    #: each vector's part of the weights "as passed" (Keras 3 divides by their sum):
+    #: a per-row weight over T vectors gives each of them w / T
+    weight_share: NDArray[np.float64] | None = None
+
+    def __len__(self) -> int:
+        return int(self.cos.shape[0])
+
+    @property
+    def weighted_loss(self) -> NDArray[np.float64]:
+        """The loss times its weight, as Keras's ``reduction="none"`` returns it."""
+        return self.loss if self.weight is None else self.loss * self.weight
+
+
+@dataclass
+class CompensatedSum:
+    """Neumaier's compensated sum of float64 chunk sums: chunking changes nothing
+    measurable, even over 10^9 values."""
+
+    total: float = 0.0
+    compensation: float = 0.0
+
+    def add(self, x: float) -> None:
+        t = self.total + x
+        if not math.isfinite(t):
+            self.total, self.compensation = t, 0.0
+            return
+        if abs(self.total) >= abs(x):
+            self.compensation += (self.total - t) + x
+        else:
+            self.compensation += (x - t) + self.total
+        self.total = t
+
+    def merge(self, other: CompensatedSum) -> None:
+        self.add(other.total)
+        self.add(other.compensation)
+
+    @property
+    def value(self) -> float:
+        return self.total + self.compensation
+
+
+def _chunk_sum(x: NDArray[np.float64]) -> float:
+    # np.sum is pairwise within a chunk; CompensatedSum takes it from there.
+    return float(np.sum(x, dtype=np.float64))
+
+
+@dataclass
+class Accumulator:
+    """Running statistics of scored vectors; see the module docstring."""
+
+    rows: int = 0  #: vectors taken into the reductions
+    skipped: int = 0  #: vectors left out (non-finite, under --nan-policy skip)
+    zero_vectors: int = 0  #: vectors where the prediction or the label is all zeros
+    nonfinite: int = 0  #: NaN losses taken in (--nan-policy propagate)
+    weighted: bool = False
+    nonzero_weights: int = 0
+    sum_weighted_loss: CompensatedSum = field(default_factory=CompensatedSum)
+    sum_weight_share: CompensatedSum = field(default_factory=CompensatedSum)
+    sum_cos: CompensatedSum = field(default_factory=CompensatedSum)
+    #: Chan et al.'s pairwise-mergeable sum of squared deviations of cos
+    cos_m2: float = 0.0
+    cos_min: float = math.inf
+    cos_max: float = -math.inf
+
+    def update(self, chunk: ScoredChunk) -> None:
+        keep = ~chunk.skipped
+        n_skip = int(len(chunk) - np.count_nonzero(keep))
+        self.skipped += n_skip
+        cos = chunk.cos if n_skip == 0 else chunk.cos[keep]
+        n = int(cos.shape[0])
+        self.zero_vectors += int(np.count_nonzero(chunk.zero & keep))
+        if n == 0:
+            return
+        wl = chunk.weighted_loss if n_skip == 0 else chunk.weighted_loss[keep]
+        self.sum_weighted_loss.add(_chunk_sum(wl))
+        if chunk.weight is not None:
+            self.weighted = True
+            w = chunk.weight if n_skip == 0 else chunk.weight[keep]
+            self.nonzero_weights += int(np.count_nonzero(w))
+            share = chunk.weight_share if chunk.weight_share is not None else chunk.weight
+            self.sum_weight_share.add(_chunk_sum(share if n_skip == 0 else share[keep]))
+        nan = int(np.count_nonzero(np.isnan(cos)))
+        self.nonfinite += nan
+        if nan:
+            self.sum_cos.add(math.nan)
+            self.cos_m2 = math.nan
+            self.cos_min = self.cos_max = math.nan
+            self.rows += n
+            return
+        chunk_sum = _chunk_sum(cos)
+        chunk_mean = chunk_sum / n
+        chunk_m2 = float(np.sum(np.square(cos - chunk_mean)))
+        self._merge_moments(n, chunk_mean, chunk_m2)
+        self.sum_cos.add(chunk_sum)
+        self.cos_min = min(self.cos_min, float(cos.min()))
+        self.cos_max = max(self.cos_max, float(cos.max()))
+        self.rows += n
+
+    def _merge_moments(self, n_b: int, mean_b: float, m2_b: float) -> None:
+        n_a = self.rows - self.nonfinite
+        if n_a <= 0 or math.isnan(self.cos_m2):
+            self.cos_m2 = m2_b if n_a <= 0 else self.cos_m2
+            return
+        mean_a = self.sum_cos.value / n_a
+        delta = mean_b - mean_a
+        self.cos_m2 += m2_b + delta * delta * n_a * n_b / (n_a + n_b)
+
+    def merge(self, other: Accumulator) -> Accumulator:
+        """Fold ``other`` (built on other vectors) into this one and return it."""
+        if other.rows - other.nonfinite > 0 and not math.isnan(other.cos_m2):
+            self._merge_moments(other.rows - other.nonfinite, other.cos_mean, other.cos_m2)
+        elif math.isnan(other.cos_m2):
+            self.cos_m2 = math.nan
+        self.rows += other.rows
+        self.skipped += other.skipped
+        self.zero_vectors += other.zero_vectors
+        self.nonfinite += other.nonfinite
+        self.weighted = self.weighted or other.weighted
+        self.nonzero_weights += other.nonzero_weights
+        self.sum_weighted_loss.merge(other.sum_weighted_loss)
+        self.sum_weight_share.merge(other.sum_weight_share)
+        self.sum_cos.merge(other.sum_cos)
+        if self.nonfinite:
+            self.cos_min = self.cos_max = math.nan
+        else:
+            self.cos_min = min(self.cos_min, other.cos_min)
+            self.cos_max = max(self.cos_max, other.cos_max)
+        return self
+
+    @property
+    def cos_mean(self) -> float:
+        return self.sum_cos.value / self.rows if self.rows else math.nan
+
+    @property
+    def cos_std(self) -> float:
+        """Population standard deviation of cos (as numpy.std)."""
+        return math.sqrt(max(self.cos_m2, 0.0) / self.rows) if self.rows else math.nan
+
+
+def _div_no_nan(num: float, den: float) -> float:
+    """num / den, and 0 for a divisor of 0, as Keras's divide_no_nan and TF1's _safe_div."""
+    return 0.0 if den == 0 else num / den
+
+
+def reduce_loss(acc: Accumulator, reduction: str, *, scalar_weight: float | None = None) -> float | None:
+    """The reduced loss of everything ``acc`` has seen (None for ``"none"``).
+
+    ``scalar_weight`` is the single weight given for every vector, if that is how
+    weights were passed: Keras 3's ``mean_with_sample_weight`` then divides by
+    that one number, and TF1's ``sum_by_nonzero_weights`` counts every vector
+    (or none, for 0).
+    """
+    total = acc.sum_weighted_loss.value
+    if reduction in ("sum_over_batch_size", "mean"):
+        return _div_no_nan(total, acc.rows)
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight":
+        if scalar_weight is not None:
+            return _div_no_nan(total, scalar_weight)
+        return _div_no_nan(total, acc.sum_weight_share.value if acc.weighted else acc.rows)
+    if reduction == "sum_by_nonzero_weights":
+        if scalar_weight is not None:
+            return _div_no_nan(total, acc.rows if scalar_weight != 0 else 0)
+        return _div_no_nan(total, acc.nonzero_weights if acc.weighted else acc.rows)
+    if reduction == "none":
+        return None
+    raise ValueError(f"unknown reduction {reduction!r}; expected one of {', '.join(REDUCTIONS)}")

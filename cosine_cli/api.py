@@ -1,0 +1,110 @@
+"""The library API: score arrays, files or chunk streams with the CLI's options.
+
+>>> from cosine_cli import score
+>>> score([[1., 0.], [1., 1.]], [[0., 1.], [1., 1.]]).loss
+-0.4999999999999999
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .pipeline import ScoreOptions, ScoreResult, Sink, score_sources
+from .readers import ArraySource, Source, open_source
+from .readers.base import IterSource
+
+__all__ = ["score", "score_chunks"]
+
+PathOrArray = str | os.PathLike[str] | ArrayLike
+
+
+def _as_source(x: Any, stack: ExitStack, name: str, fmt: str | None = None) -> Source:
+    if isinstance(x, (str, os.PathLike)):
+        src = open_source(x, fmt)
+        stack.callback(src.close)
+        return src
+    if hasattr(x, "chunks") and hasattr(x, "shape") and hasattr(x, "name"):
+        return x  # type: ignore[no-any-return]
+    return ArraySource(np.asarray(x), name)
+
+
+def score(
+    pred: PathOrArray | Source,
+    label: PathOrArray | Source,
+    *,
+    weights: PathOrArray | Source | float | None = None,
+    loss: str = "negative",
+    compat: str = "keras",
+    reduction: str = "sum_over_batch_size",
+    axis: int = -1,
+    nan_policy: str = "error",
+    chunk_size: int | None = None,
+    pred_format: str | None = None,
+    label_format: str | None = None,
+    sinks: Iterable[Sink] = (),
+    collect: bool | None = None,
+) -> ScoreResult:
+    """Score predictions against labels: arrays, paths or Sources.
+
+    Parameters mirror ``cosloss score``. ``weights`` is one number for every
+    vector, or an array / path shaped like the per-vector losses (or one per
+    leading row). With ``reduction="none"`` the per-vector losses (times
+    their weights) are returned in ``result.losses`` unless ``collect=False``.
+
+    Raises
+    ------
+    cosine_cli.InputError
+        Unreadable or inconsistent input (the CLI's exit 3).
+    cosine_cli.UsageProblem
+        Options that do not fit together (the CLI's exit 2).
+    """
+    options = ScoreOptions(loss=loss, compat=compat, reduction=reduction, axis=axis,
+                           nan_policy=nan_policy, chunk_size=chunk_size)
+    with ExitStack() as stack:
+        p = _as_source(pred, stack, "pred", pred_format)
+        t = _as_source(label, stack, "label", label_format)
+        w: Source | float | None
+        if weights is None or isinstance(weights, (int, float)):
+            w = weights
+        else:
+            w = _as_source(weights, stack, "weights")
+        return score_sources(p, t, options=options, weights=w, sinks=sinks,
+                             collect=(reduction == "none") if collect is None else collect)
+
+
+def score_chunks(
+    chunks: Iterable[Sequence[ArrayLike]],
+    *,
+    weight: float | None = None,
+    **options: Any,
+) -> ScoreResult:
+    """Score a stream of ``(pred, label)`` or ``(pred, label, weights)`` chunks.
+
+    Chunks may have any number of rows; the result is the same as scoring the
+    concatenated arrays, whatever the chunking.
+
+    >>> import numpy as np
+    >>> parts = [(np.eye(2), np.eye(2)), (np.ones((1, 2)), -np.ones((1, 2)))]
+    >>> score_chunks(parts, reduction="sum").loss
+    -1.0
+    """
+    first_pass, rest = itertools.tee(iter(chunks))
+    head = next(first_pass, None)
+    if head is None:
+        from .errors import InputError
+
+        raise InputError("no chunks to score", source="<chunks>")
+    streams = itertools.tee(rest, len(head))
+    sources: list[NDArray[Any] | Source] = [
+        IterSource((np.asarray(c[i]) for c in s), name)
+        for i, (s, name) in enumerate(zip(streams, ("pred", "label", "weights")))
+    ]
+    w: Source | float | None = sources[2] if len(sources) > 2 else weight  # type: ignore[assignment]
+    return score(sources[0], sources[1], weights=w, **options)  # type: ignore[arg-type]

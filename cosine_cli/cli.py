@@ -1,0 +1,182 @@
+"""The ``cosloss`` command: a thin Click layer over :mod:`cosine_cli`.
+
+It parses options, calls the library, picks a writer, and maps every error to
+the documented exit code in one place (:func:`handled_errors`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .errors import EXIT_INPUT, EXIT_SIGINT, EXIT_SIGTERM, CoslossError, UsageProblem
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+# Choices are spelled out here (not imported) so that --help needs no NumPy.
+LOSS_CHOICES = ("negative", "distance", "squared")
+COMPAT_CHOICES = ("keras", "keras3", "torch", "exact")
+REDUCTION_CHOICES = (
+    "sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "sum_by_nonzero_weights", "none",
+)
+NAN_CHOICES = ("error", "propagate", "skip")
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
+
+
+class DataError(click.ClickException):
+    """Input or data error: one line on stderr, exit 3."""
+
+    exit_code = EXIT_INPUT
+
+
+class Terminated(BaseException):
+    """Raised from the SIGTERM handler so that clean-up runs as for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Terminated
+
+
+@contextmanager
+def handled_errors() -> Iterator[None]:
+    """The one place where failures become exit codes (see README: Exit codes)."""
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        pass
+    try:
+        yield
+    except UsageProblem as exc:
+        raise click.UsageError(str(exc)) from None
+    except CoslossError as exc:
+        raise DataError(str(exc)) from None
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as a killed-by-SIGPIPE tool would.
+        _silence_stdout()
+        raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+    except KeyboardInterrupt:
+        click.echo("cosloss: interrupted", err=True)
+        raise click.exceptions.Exit(EXIT_SIGINT) from None
+    except Terminated:
+        click.echo("cosloss: terminated", err=True)
+        raise click.exceptions.Exit(EXIT_SIGTERM) from None
+    except MemoryError:
+        raise DataError("out of memory; try a smaller --chunk-size") from None
+    except OSError as exc:
+        name = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        raise DataError(f"{name}{exc.strerror or exc}") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="cosloss")
+def cli() -> None:
+    """Score embedding files with a cosine loss, as Keras's CosineSimilarity does.
+
+    \b
+    Examples:
+      cosloss score sample_data/preds.npy sample_data/labels.npy
+      cosloss score preds.npy labels.npy --weights sample_data/weights.npy --json
+      cosloss score preds.npy labels.npy --reduction none > per_row.txt
+
+    Exit codes: 0 scored, 1 a gate failed, 2 usage error, 3 input or data
+    error, 130 interrupted (143 on SIGTERM).
+    """
+
+
+@cli.command()
+@click.argument("pred", metavar="PRED")
+@click.argument("label", metavar="LABEL")
+@click.option("--loss", "loss_kind", type=click.Choice(LOSS_CHOICES), default="negative", show_default=True,
+              help="negative: -cos (Keras CosineSimilarity); distance: 1 - cos; squared: (1 - cos)^2.")
+@click.option("--compat", type=click.Choice(COMPAT_CHOICES), default="keras", show_default=True,
+              help="Normalisation rule: keras (Keras 2, norms floored at 1e-6), keras3 (1e-7), "
+                   "torch (1e-8), exact (none). A zero vector gives cos 0 in every mode.")
+@click.option("--reduction", type=click.Choice(REDUCTION_CHOICES), default="sum_over_batch_size",
+              show_default=True, help="How per-vector losses become one number; none prints them all.")
+@click.option("--axis", type=int, default=-1, show_default=True,
+              help="The axis the vectors lie along; other axes index vectors (as in Keras).")
+@click.option("--weights", "weights_path", metavar="FILE",
+              help="Sample weights (.npy): one per vector, one per leading row, or one number.")
+@click.option("--weight", "weight_value", type=float, metavar="VALUE",
+              help="One sample weight for every vector.")
+@click.option("--nan-policy", type=click.Choice(NAN_CHOICES), default="error", show_default=True,
+              help="A vector holding NaN or inf: error (exit 3), propagate (NaN results, as Keras), "
+                   "or skip (leave it out and count it).")
+@click.option("--chunk-size", type=click.IntRange(min=1), metavar="ROWS",
+              help="Rows per chunk (default: sized to about 4 MiB per input). Results do not depend on it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, axis: int,
+          weights_path: str | None, weight_value: float | None, nan_policy: str,
+          chunk_size: int | None, as_json: bool) -> None:
+    """Score PRED against LABEL, paired row by row.
+
+    PRED and LABEL are .npy files of the same shape: (rows, dim), or any
+    N-D shape with the vectors along --axis.
+
+    \b
+    Examples:
+      cosloss score sample_data/preds.npy sample_data/labels.npy
+      cosloss score sample_data/preds.npy sample_data/labels.npy \\
+          --weights sample_data/weights.npy --reduction mean_with_sample_weight --json
+      cosloss score sample_data/preds.npy sample_data/labels.npy --reduction none | sort -g | tail -3
+    """
+    if weights_path is not None and weight_value is not None:
+        raise click.UsageError("use either --weights FILE or --weight VALUE, not both")
+    from .api import score as run_score
+    from .report import write_json, write_summary
+
+    stdout = click.get_text_stream("stdout")
+    stderr = click.get_text_stream("stderr")
+    sinks: list[Any] = []
+    if reduction == "none":
+        sinks.append(_line_writer(stdout))
+    with handled_errors():
+        result = run_score(
+            pred, label,
+            weights=weights_path if weights_path is not None else weight_value,
+            loss=loss_kind, compat=compat, reduction=reduction, axis=axis,
+            nan_policy=nan_policy, chunk_size=chunk_size, sinks=sinks, collect=False,
+        )
+        # With reduction none, stdout carries the per-vector losses and nothing else.
+        out = stderr if reduction == "none" else stdout
+        if as_json:
+            write_json(result, out)
+        else:
+            write_summary(result, out)
+        out.flush()
+
+
+def _line_writer(stream: Any) -> Any:
+    """A sink printing each (weighted) per-vector loss on its own line, round-trippable."""
+
+    def write(chunk: Any) -> None:
+        values = chunk.weighted_loss.tolist()
+        if values:
+            stream.write("\n".join(map(repr, values)) + "\n")
+
+    return write
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="cosloss")

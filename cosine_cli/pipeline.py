@@ -1,0 +1,379 @@
+"""The one pipeline: aligned chunks in, scored chunks out, folded into an Accumulator.
+
+readers (Sources) -> ``aligned`` re-chunking -> ``core.cosine_rows`` ->
+``ScoredChunk`` -> Accumulator (reductions) and any sinks (writers, progress).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .accumulate import REDUCTIONS, Accumulator, ScoredChunk, reduce_loss
+from .core import COMPAT_EPSILON, LOSSES, cosine_rows, loss_from_cos
+from .errors import InputError, UsageProblem
+from .readers.base import Source, rows_for_bytes
+
+__all__ = ["NAN_POLICIES", "ScoreOptions", "ScoreResult", "Sink", "score_sources"]
+
+NAN_POLICIES: Final[tuple[str, ...]] = ("error", "propagate", "skip")
+
+Sink = Callable[[ScoredChunk], None]
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How to score: the same knobs as the CLI's options."""
+
+    loss: str = "negative"
+    compat: str = "keras"
+    reduction: str = "sum_over_batch_size"
+    axis: int = -1
+    nan_policy: str = "error"
+    chunk_size: int | None = None  #: vectors' rows per chunk; None sizes chunks by bytes
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("loss", self.loss, LOSSES),
+            ("compat", self.compat, tuple(COMPAT_EPSILON)),
+            ("reduction", self.reduction, REDUCTIONS),
+            ("nan_policy", self.nan_policy, NAN_POLICIES),
+        ):
+            if value not in allowed:
+                raise UsageProblem(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise UsageProblem(f"chunk_size must be at least 1, not {self.chunk_size}")
+
+
+@dataclass
+class ScoreResult:
+    """What a run produced: the reduced loss, the statistics and what was read."""
+
+    loss: float | None  #: the reduced loss (None for reduction "none")
+    options: ScoreOptions
+    stats: Accumulator
+    inputs: dict[str, Any]
+    loss_shape: tuple[int, ...]
+    losses: NDArray[np.float64] | None = None  #: per-vector (weighted) losses, when collected
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON summary (schema_version 1; documented in the README)."""
+        from . import __version__
+
+        s = self.stats
+        return {
+            "schema_version": 1,
+            "cosloss_version": __version__,
+            "loss": _finite_or_none(self.loss),
+            "loss_kind": self.options.loss,
+            "reduction": self.options.reduction,
+            "compat": self.options.compat,
+            "axis": self.options.axis,
+            "rows": s.rows,
+            "skipped": s.skipped,
+            "zero_vectors": s.zero_vectors,
+            "nonfinite": s.nonfinite,
+            "cos": {
+                "mean": _finite_or_none(s.cos_mean),
+                "std": _finite_or_none(s.cos_std),
+                "min": _finite_or_none(s.cos_min if s.rows else None),
+                "max": _finite_or_none(s.cos_max if s.rows else None),
+            },
+            "weights": (
+                {"sum": s.sum_weight_share.value, "nonzero": s.nonzero_weights} if s.weighted else None
+            ),
+            "inputs": self.inputs,
+            **self.extra,
+        }
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return x if x is not None and np.isfinite(x) else None
+
+
+# -- layout ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the vectors lie in the input arrays and how chunks cut them."""
+
+    shape: tuple[int | None, ...]  #: as the source reports it (1-D input is one vector)
+    axis: int  #: the vector axis, non-negative
+    chunk_axis: int  #: the axis chunks run along (0, or 1 when the vectors lie along 0)
+    dim: int
+    loss_shape: tuple[int | None, ...]  #: shape minus the vector axis
+    per_row: int  #: vectors per chunk-axis entry (product of loss_shape[1:])
+
+    @classmethod
+    def of(cls, shape: tuple[int | None, ...], axis: int, name: str) -> Layout:
+        nd = len(shape)
+        if nd == 0:
+            raise InputError("holds a single number; expected vectors (an array of 1 or more dimensions)",
+                             source=name)
+        if not -nd <= axis < nd:
+            raise UsageProblem(f"--axis {axis} is out of range for {name} with {nd} dimension(s) {shape}")
+        ax = axis % nd
+        dim = shape[ax]
+        if dim is None or dim == 0:
+            raise InputError("has vectors of dimension 0", source=name)
+        loss_shape = shape[:ax] + shape[ax + 1:]
+        chunk_axis = 1 if (ax == 0 and nd > 1) else 0
+        per_row = int(np.prod([d for d in loss_shape[1:] if d is not None], dtype=np.int64))
+        return cls(shape, ax, chunk_axis, int(dim), loss_shape, per_row)
+
+    def rows(self, chunk: NDArray[np.generic]) -> NDArray[np.generic]:
+        """A chunk as a 2-D (vectors, dim) array, vectors in C order of the loss shape."""
+        if chunk.ndim == 1:
+            return chunk.reshape(1, -1)
+        moved = np.moveaxis(chunk, self.axis, -1)
+        return moved.reshape(-1, self.dim)
+
+
+def _describe_shape(shape: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _check_pair(pred: Source, label: Source, axis: int) -> Layout:
+    lp = Layout.of(pred.shape, axis, pred.name)
+    ll = Layout.of(label.shape, axis, label.name)
+    if lp.dim != ll.dim:
+        raise InputError(
+            f"vectors of dimension {lp.dim} in {pred.name} but {ll.dim} in {label.name}", source=label.name
+        )
+    if len(pred.shape) != len(label.shape) or any(
+        a is not None and b is not None and a != b for a, b in zip(pred.shape, label.shape)
+    ):
+        raise InputError(
+            f"shape {_describe_shape(label.shape)} does not match {pred.name}'s {_describe_shape(pred.shape)}"
+            + (
+                f" ({pred.shape[lp.chunk_axis]} rows vs {label.shape[ll.chunk_axis]})"
+                if pred.shape[lp.chunk_axis] != label.shape[ll.chunk_axis]
+                else ""
+            ),
+            source=label.name,
+        )
+    return lp
+
+
+# -- weights --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeightPlan:
+    """How a weight source lines up with the per-vector losses."""
+
+    mode: str  #: "scalar", "row" (one per chunk-axis entry, repeated over the rest) or "full"
+    value: float | None = None
+
+
+def _weight_plan(weights: Source, layout: Layout, pred_name: str) -> WeightPlan:
+    ws = weights.shape
+    ls = layout.loss_shape
+    if len(ws) == 0 or (ws == (1,) and len(ls) == 0):
+        return WeightPlan("scalar")
+    lead_ok = ws[0] is None or ls[0] is None or ws[0] == ls[0] if ls else False
+    if len(ws) == len(ls) and lead_ok and all(a == b for a, b in zip(ws[1:], ls[1:])):
+        return WeightPlan("full")
+    if len(ws) == 1 and len(ls) > 1 and lead_ok:
+        return WeightPlan("row")
+    n_w = "?" if any(d is None for d in ws) else int(np.prod(ws, dtype=np.int64))
+    n_v = "?" if any(d is None for d in ls) else int(np.prod(ls, dtype=np.int64))
+    expect = f"{_describe_shape(ls)}" + (f" or {_describe_shape(ls[:1])}" if len(ls) > 1 else "")
+    raise InputError(
+        f"has {n_w} weights in shape {_describe_shape(ws)} but {pred_name} has {n_v} vectors "
+        f"in shape {_describe_shape(ls)}; expected weights of shape {expect} or a single number",
+        source=weights.name,
+    )
+
+
+def _check_weights(w: NDArray[np.float64], name: str, offset: int) -> None:
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.ravel())[0])
+        value = w.ravel()[i]
+        raise InputError(
+            f"weight {value} is {'negative' if value < 0 else 'not finite'}; weights must be finite and >= 0",
+            source=name,
+            row=offset + i,
+        )
+
+
+# -- alignment ------------------------------------------------------------------------------------
+
+
+def _take(x: NDArray[np.generic], axis: int, start: int, stop: int) -> NDArray[np.generic]:
+    index: list[slice] = [slice(None)] * x.ndim
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
+
+
+def aligned(
+    streams: list[tuple[Iterator[NDArray[np.generic]], int]], names: list[str]
+) -> Iterator[tuple[NDArray[np.generic], ...]]:
+    """Re-cut several chunk streams so that every yielded tuple covers the same rows.
+
+    Slices are views: nothing is copied. When one stream ends before the
+    others, the rest are counted and the mismatch is an InputError naming both
+    counts.
+    """
+    k = len(streams)
+    bufs: list[NDArray[np.generic] | None] = [None] * k
+    pos = [0] * k
+    done = [0] * k  # rows fully handed out so far
+    while True:
+        for i, (it, ax) in enumerate(streams):
+            while bufs[i] is None or pos[i] >= bufs[i].shape[ax]:  # type: ignore[union-attr]
+                nxt = next(it, None)
+                if nxt is None:
+                    bufs[i] = None
+                    break
+                bufs[i], pos[i] = (nxt if nxt.ndim else nxt.reshape(1)), 0
+        ended = [b is None for b in bufs]
+        if all(ended):
+            return
+        if any(ended):
+            counts = []
+            for i, (it, ax) in enumerate(streams):
+                extra = 0 if bufs[i] is None else bufs[i].shape[ax] - pos[i]  # type: ignore[union-attr]
+                extra += sum(c.shape[ax] for c in it)
+                counts.append(done[i] + extra)
+            short = ended.index(True)
+            long = ended.index(False)
+            raise InputError(
+                f"has {counts[short]} rows but {names[long]} has {counts[long]}; "
+                "inputs are paired row by row and must have the same number of rows",
+                source=names[short],
+            )
+        r = min(b.shape[ax] - p for b, (_, ax), p in zip(bufs, streams, pos))  # type: ignore[union-attr]
+        yield tuple(_take(b, ax, p, p + r) for b, (_, ax), p in zip(bufs, streams, pos))  # type: ignore[arg-type]
+        for i in range(k):
+            pos[i] += r
+            done[i] += r
+
+
+# -- scoring --------------------------------------------------------------------------------------
+
+
+def _vector_label(flat: int, layout: Layout) -> str:
+    if len(layout.loss_shape) <= 1:
+        return str(flat)
+    lead, rest = divmod(flat, layout.per_row)
+    inner = np.unravel_index(rest, tuple(int(d) for d in layout.loss_shape[1:]))  # type: ignore[arg-type]
+    return str((lead, *(int(i) for i in inner)))
+
+
+def _source_info(src: Source) -> dict[str, Any]:
+    return {
+        "path": src.name,
+        "shape": [d for d in src.shape],
+        "dtype": str(np.dtype(src.dtype)),
+        **({"format": getattr(src, "format_name")} if hasattr(src, "format_name") else {}),
+    }
+
+
+def score_sources(
+    pred: Source,
+    label: Source,
+    *,
+    options: ScoreOptions = ScoreOptions(),
+    weights: Source | float | None = None,
+    sinks: Iterable[Sink] = (),
+    collect: bool = False,
+) -> ScoreResult:
+    """Score two sources of vectors, pairing them row by row.
+
+    ``weights`` is one number for every vector, or a Source of weights shaped
+    like the per-vector losses (or one per leading row). Every scored chunk is
+    passed to each of ``sinks`` as it is produced; ``collect`` keeps the
+    per-vector losses in ``ScoreResult.losses`` (for in-memory use).
+    """
+    layout = _check_pair(pred, label, options.axis)
+    sinks = list(sinks)
+    scalar: float | None = None
+    plan: WeightPlan | None = None
+    if isinstance(weights, (int, float)):
+        scalar = float(weights)
+        if not np.isfinite(scalar) or scalar < 0:
+            raise InputError(f"weight {scalar} must be finite and >= 0", source="--weight")
+    elif weights is not None:
+        plan = _weight_plan(weights, layout, pred.name)
+        if plan.mode == "scalar":
+            scalar = float(np.asarray(next(iter(weights.chunks(1)))).reshape(()))
+            if not np.isfinite(scalar) or scalar < 0:
+                raise InputError(f"weight {scalar} must be finite and >= 0", source=weights.name)
+
+    row_bytes = layout.dim * layout.per_row * np.dtype(pred.dtype).itemsize
+    rows = options.chunk_size or rows_for_bytes(row_bytes)
+    if len(layout.shape) == 1:
+        rows = layout.dim  # a 1-D input is one vector: never cut it
+    streams = [(pred.chunks(rows, layout.chunk_axis), layout.chunk_axis),
+               (label.chunks(rows, layout.chunk_axis), layout.chunk_axis)]
+    names = [pred.name, label.name]
+    if plan is not None and plan.mode != "scalar":
+        streams.append((weights.chunks(rows, 0), 0))  # type: ignore[union-attr]
+        names.append(weights.name)  # type: ignore[union-attr]
+
+    acc = Accumulator()
+    kept: list[NDArray[np.float64]] = []
+    offset = 0
+    for parts in aligned(streams, names):
+        r = cosine_rows(layout.rows(parts[0]), layout.rows(parts[1]), options.compat)
+        n = r.cos.shape[0]
+        skipped = np.zeros(n, dtype=bool)
+        nonfinite = r.nonfinite_a | r.nonfinite_b
+        if nonfinite.any():
+            if options.nan_policy == "error":
+                i = int(np.flatnonzero(nonfinite)[0])
+                src = pred.name if r.nonfinite_a[i] else label.name
+                raise InputError(
+                    "NaN or inf in the vector (use --nan-policy skip to leave such vectors out, "
+                    "or propagate to let NaN through as Keras does)",
+                    source=src,
+                    row=_vector_label(offset + i, layout),
+                )
+            if options.nan_policy == "skip":
+                skipped = nonfinite
+        weight = share = None
+        if scalar is not None:
+            weight = np.full(n, scalar)
+        elif plan is not None:
+            w = np.asarray(parts[2], dtype=np.float64)
+            _check_weights(w, weights.name, offset if plan.mode == "full" else offset // layout.per_row)  # type: ignore[union-attr]
+            if plan.mode == "row" and layout.per_row != 1:
+                weight = np.repeat(w, layout.per_row)
+                share = weight / layout.per_row
+            else:
+                weight = w.reshape(-1)
+        chunk = ScoredChunk(offset, r.cos, loss_from_cos(r.cos, options.loss), r.zero, skipped, weight, share)
+        acc.update(chunk)
+        for sink in sinks:
+            sink(chunk)
+        if collect:
+            kept.append(chunk.weighted_loss)
+        offset += n
+
+    loss_shape = tuple(int(d) if d is not None else (offset // max(layout.per_row, 1)) for d in layout.loss_shape)
+    inputs: dict[str, Any] = {"pred": _source_info(pred), "label": _source_info(label)}
+    if scalar is not None and plan is None:
+        inputs["weights"] = {"value": scalar}
+    elif weights is not None:
+        inputs["weights"] = _source_info(weights)  # type: ignore[arg-type]
+    else:
+        inputs["weights"] = None
+    losses = None
+    if collect:
+        losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
+    return ScoreResult(
+        loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
+        options=options,
+        stats=acc,
+        inputs=inputs,
+        loss_shape=loss_shape,
+        losses=losses,
+    )

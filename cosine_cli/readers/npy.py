@@ -1,0 +1,146 @@
+"""``.npy`` files, streamed: read into reusable buffers, never loaded whole.
+
+``read`` into a buffer keeps the file's pages out of our resident set (a
+memory map would count them), so peak memory is two chunk buffers whatever the
+file size. The header is parsed by NumPy's own ``numpy.lib.format``; the data
+is never unpickled (object arrays are refused from the header alone).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numpy as np
+from numpy.lib import format as npy_format
+from numpy.typing import NDArray
+
+from ..errors import InputError
+from .base import check_numeric_dtype
+
+__all__ = ["NpySource", "NPY_MAGIC"]
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _read_header(f: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtype[np.generic]]:
+    try:
+        version = npy_format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(f)
+        else:
+            shape, fortran, dtype = npy_format._read_array_header(f, version)  # noqa: SLF001
+    except (ValueError, OSError, SyntaxError, EOFError) as exc:
+        raise InputError(f"not a readable .npy file ({exc})", source=name) from None
+    return tuple(int(d) for d in shape), bool(fortran), np.dtype(dtype)
+
+
+class NpySource:
+    """A ``.npy`` file (or stream) as a :class:`~cosine_cli.readers.base.Source`."""
+
+    def __init__(self, f: BinaryIO, name: str, *, seekable: bool | None = None) -> None:
+        self._f = f
+        self.name = name
+        self._shape, self.fortran_order, dtype = _read_header(f, name)
+        check_numeric_dtype(dtype, name)
+        self.file_dtype = dtype
+        self.dtype = dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
+        self._offset = f.tell()
+        self._seekable = f.seekable() if seekable is None else seekable
+        n_bytes = int(np.prod(self._shape, dtype=np.int64)) * dtype.itemsize
+        if self._seekable:
+            size = os.fstat(f.fileno()).st_size
+            if size - self._offset < n_bytes:
+                raise InputError(
+                    f"truncated: the header promises {n_bytes} bytes of data for shape "
+                    f"{self._shape}, the file has {size - self._offset}",
+                    source=name,
+                )
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> NpySource:
+        name = os.fspath(path)
+        try:
+            f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), source=name) from None
+        try:
+            return cls(f, name)  # type: ignore[arg-type]
+        except BaseException:
+            f.close()
+            raise
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        return self._shape
+
+    def close(self) -> None:
+        self._f.close()
+
+    def chunks(self, rows: int, axis: int = 0) -> Iterator[NDArray[np.generic]]:
+        if len(self._shape) == 0:
+            yield self._read_all()
+            return
+        if axis == 0 and not (self.fortran_order and len(self._shape) > 1):
+            yield from self._sequential(rows)
+        else:
+            yield from self._strided(rows, axis)
+
+    def _fill(self, view: memoryview, done_rows: int) -> None:
+        got = 0
+        while got < len(view):
+            n = self._f.readinto(view[got:])
+            if not n:
+                raise InputError(f"truncated: the data ends inside row {done_rows}", source=self.name)
+            got += n
+
+    def _sequential(self, rows: int) -> Iterator[NDArray[np.generic]]:
+        total = self._shape[0]
+        rows = max(1, min(rows, total))
+        buf = np.empty((rows, *self._shape[1:]), dtype=self.file_dtype)
+        done = 0
+        while done < total:
+            r = min(rows, total - done)
+            chunk = buf[:r]
+            self._fill(memoryview(chunk).cast("B"), done)
+            if chunk.dtype.byteorder not in ("=", "|"):
+                chunk = chunk.byteswap().view(self.dtype)
+            yield chunk
+            done += r
+
+    def _read_all(self) -> NDArray[np.generic]:
+        out = np.empty(self._shape, dtype=self.file_dtype)
+        self._fill(memoryview(out.reshape(-1)).cast("B"), 0)
+        return out.astype(self.dtype, copy=False)
+
+    def _strided(self, rows: int, axis: int) -> Iterator[NDArray[np.generic]]:
+        # Fortran order, or vectors along axis 0: slices are not contiguous in
+        # the file, so a memory map serves them; its pages are released after
+        # every chunk so that they do not pile up in our resident set.
+        if not self._seekable:
+            raise InputError(
+                "a Fortran-order array (or vectors along axis 0) needs a seekable file, not a stream",
+                source=self.name,
+            )
+        mapping = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
+        array: NDArray[np.generic] | None = None
+        try:
+            array = np.ndarray(
+                self._shape, dtype=self.file_dtype, buffer=mapping, offset=self._offset,
+                order="F" if self.fortran_order else "C",
+            )
+            n = self._shape[axis]
+            index: list[slice] = [slice(None)] * len(self._shape)
+            for start in range(0, n, rows):
+                index[axis] = slice(start, min(start + rows, n))
+                chunk = np.array(array[tuple(index)], dtype=self.dtype, order="C")
+                if hasattr(mmap, "MADV_DONTNEED"):
+                    mapping.madvise(mmap.MADV_DONTNEED)
+                yield chunk
+        finally:
+            array = None  # the map cannot close while a view of it lives
+            mapping.close()
