@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,6 +47,8 @@ class ScoredChunk:
     #: each vector's part of the weights "as passed" (Keras 3 divides by their sum):
     #: a per-row weight over T vectors gives each of them w / T
     weight_share: NDArray[np.float64] | None = None
+    #: the ids of these vectors (from --id-col), any array-like of len(self); None: use row numbers
+    ids: Any = None
 
     def __len__(self) -> int:
         return int(self.cos.shape[0])
