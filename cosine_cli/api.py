@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -79,6 +79,11 @@ def score(
                              collect=(reduction == "none") if collect is None else collect)
 
 
+def _part(stream: Iterable[Sequence[ArrayLike]], i: int) -> Iterator[NDArray[Any]]:
+    for chunk in stream:
+        yield np.asarray(chunk[i])
+
+
 def score_chunks(
     chunks: Iterable[Sequence[ArrayLike]],
     *,
@@ -102,9 +107,6 @@ def score_chunks(
 
         raise InputError("no chunks to score", source="<chunks>")
     streams = itertools.tee(rest, len(head))
-    sources: list[NDArray[Any] | Source] = [
-        IterSource((np.asarray(c[i]) for c in s), name)
-        for i, (s, name) in enumerate(zip(streams, ("pred", "label", "weights")))
-    ]
+    sources = [IterSource(_part(s, i), name) for i, (s, name) in enumerate(zip(streams, ("pred", "label", "weights")))]
     w: Source | float | None = sources[2] if len(sources) > 2 else weight  # type: ignore[assignment]
     return score(sources[0], sources[1], weights=w, **options)  # type: ignore[arg-type]

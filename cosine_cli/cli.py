@@ -145,8 +145,8 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
     from .api import score as run_score
     from .report import write_json, write_summary
 
-    stdout = click.get_text_stream("stdout")
-    stderr = click.get_text_stream("stderr")
+    stdout = sys.stdout  # looked up at call time: CliRunner swaps it
+    stderr = sys.stderr
     sinks: list[Any] = []
     if reduction == "none":
         sinks.append(_line_writer(stdout))
