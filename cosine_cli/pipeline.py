@@ -357,6 +357,8 @@ def score_sources(
         if collect:
             kept.append(chunk.weighted_loss)
         offset += n
+    if offset == 0:
+        raise InputError("has no vectors to score (0 rows)", source=pred.name)
 
     loss_shape = tuple(int(d) if d is not None else (offset // max(layout.per_row, 1)) for d in layout.loss_shape)
     inputs: dict[str, Any] = {"pred": _source_info(pred), "label": _source_info(label)}
