@@ -34,8 +34,12 @@ def _read_header(f: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtyp
             shape, fortran, dtype = npy_format.read_array_header_2_0(f)
         else:
             shape, fortran, dtype = npy_format._read_array_header(f, version)  # noqa: SLF001
-    except (ValueError, OSError, SyntaxError, EOFError) as exc:
-        raise InputError(f"not a readable .npy file ({exc})", source=name) from None
+    except Exception as exc:  # noqa: BLE001 - untrusted header: NumPy raises ValueError, SyntaxError,
+        # tokenize.TokenError, TypeError... for mangled bytes; every one is bad input.
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"not a readable .npy file ({detail})", source=name) from None
+    if any(int(d) < 0 for d in shape):
+        raise InputError(f"not a readable .npy file (negative dimension in shape {shape})", source=name)
     return tuple(int(d) for d in shape), bool(fortran), np.dtype(dtype)
 
 
