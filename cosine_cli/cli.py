@@ -119,7 +119,7 @@ def compare(a_path: str, b_path: str, as_json: bool) -> None:
     from .compare import write_compare
 
     with handled_errors():
-        write_compare(a_path, b_path, click.get_text_stream("stdout"), as_json=as_json)
+        write_compare(a_path, b_path, sys.stdout, as_json=as_json)
 
 
 @cli.command()
@@ -165,8 +165,8 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
     from .api import score as run_score
     from .output_options import OutputPlan
 
-    stdout = click.get_text_stream("stdout")
-    stderr = click.get_text_stream("stderr")
+    stdout = sys.stdout
+    stderr = sys.stderr
     sinks: list[Any] = []
     if reduction == "none":
         sinks.append(_line_writer(stdout))
@@ -176,7 +176,7 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
             outputs, inputs=[pred, label, weights_path], reduction=reduction, loss_kind=loss_kind,
             weighted=weights_path is not None or weight_value is not None,
         )
-        with plan.running(click.get_binary_stream("stdout"), stderr) as output_sinks:
+        with plan.running(sys.stdout.buffer, stderr) as output_sinks:
             result = run_score(
                 pred, label,
                 weights=weights_path if weights_path is not None else weight_value,

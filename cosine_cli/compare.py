@@ -5,21 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from .errors import InputError
-from .gates import METRICS, lookup
+from .gates import METRICS, lookup, read_summary
 
-__all__ = ["load_summary", "compare_rows", "write_compare"]
-
-
-def load_summary(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not a JSON summary ({exc.msg}, line {exc.lineno})", source=path) from None
-    if not isinstance(d, dict) or d.get("schema_version") != 1:
-        raise InputError("is not a cosloss JSON summary (schema_version 1)", source=path)
-    return d
+__all__ = ["compare_rows", "write_compare"]
 
 
 def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
@@ -45,7 +33,7 @@ def _fmt_delta(x: Any) -> str:
 
 
 def write_compare(a_path: str, b_path: str, file: TextIO, *, as_json: bool = False) -> None:
-    a, b = load_summary(a_path), load_summary(b_path)
+    a, b = read_summary(a_path), read_summary(b_path)
     rows = compare_rows(a, b)
     if as_json:
         file.write(json.dumps({"a": a_path, "b": b_path, "rows": rows}, indent=2, allow_nan=False) + "\n")

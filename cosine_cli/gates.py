@@ -92,6 +92,20 @@ def parse_gate(text: str) -> Gate:
     return Gate(name, op, threshold, text.strip())
 
 
+def read_summary(path: str) -> dict[str, Any]:
+    """A ``cosloss score --json`` summary from a file; an InputError (exit 3) when it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not a JSON summary ({exc.msg}, line {exc.lineno})", source=path) from None
+    except UnicodeDecodeError:
+        raise InputError("not a JSON summary (not UTF-8 text)", source=path) from None
+    if not isinstance(summary, dict) or summary.get("schema_version") != 1:
+        raise InputError("is not a cosloss JSON summary (schema_version 1)", source=path)
+    return summary
+
+
 def lookup(summary: dict[str, Any], name: str) -> float | None:
     """The number at a dotted name of the summary (None when the summary has null there)."""
     node: Any = summary
@@ -138,12 +152,8 @@ class Baseline:
     @classmethod
     def load(cls, path: str, tolerance: str | None) -> Baseline:
         tol, rel = parse_tolerance(tolerance) if tolerance is not None else (0.0, False)
-        try:
-            with open(path, encoding="utf-8") as f:
-                summary = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not a JSON summary ({exc.msg}, line {exc.lineno})", source=path) from None
-        if not isinstance(summary, dict) or lookup(summary, "loss") is None:
+        summary = read_summary(path)
+        if lookup(summary, "loss") is None:
             raise InputError("has no numeric \"loss\"; expected a `cosloss score --json` summary", source=path)
         return cls(path, summary, tol, rel)
 

@@ -210,8 +210,8 @@ class VectorWriter:
             self.spool.close()
         if self.atomic is not None:
             self.atomic.commit()
-        else:
-            self.out.flush()
+        elif self.stdout is not None:
+            self.stdout.flush()
 
     def abort(self) -> None:
         """Drop the partial file (failure or interrupt)."""
