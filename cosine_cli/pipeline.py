@@ -327,10 +327,8 @@ def score_sources(
         names.append(weights.name)  # type: ignore[union-attr]
 
     acc = Accumulator(worst=WorstK(options.worst))
-    if all(d is not None for d in layout.loss_shape):
-        total: int | None = int(np.prod(layout.loss_shape, dtype=np.int64))
-    else:
-        total = None
+    known = [d for d in layout.loss_shape if d is not None]
+    total = int(np.prod(known, dtype=np.int64)) if len(known) == len(layout.loss_shape) else None
     for sink in sinks:  # sinks that want the vector count (a progress bar) have a `begin`
         getattr(sink, "begin", lambda total: None)(total)
     kept: list[NDArray[np.float64]] = []

@@ -27,7 +27,7 @@ def histogram_rows(hist: dict[str, list[Any]], width: int = 40) -> list[tuple[st
     digits = max(4, min(7, math.ceil(-math.log10(step)) + 1))
     top = max(counts) or 1
     out = []
-    for lo, hi, c in zip(edges, edges[1:], counts):
+    for lo, hi, c in zip(edges, edges[1:], counts, strict=False):
         eighths = round(8 * width * c / top)
         bar = "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
         if c and not bar:
@@ -123,14 +123,16 @@ def write_summary(result: ScoreResult, file: TextIO) -> None:
             for col in ("gate", "value", "threshold", "verdict"):
                 g.add_column(col)
             for expr, value, threshold, verdict in gates:
-                g.add_row(expr, value, threshold, f"[green]{verdict}[/]" if verdict == "pass" else f"[bold red]{verdict}[/]")
+                style = "green" if verdict == "pass" else "bold red"
+                g.add_row(expr, value, threshold, f"[{style}]{verdict}[/]")
             console.print(g)
         return
     width = max(len(k) for k, _ in rows)
     text = "".join(f"{k:<{width}}  {v}\n" for k, v in rows)
     if hist:
         lw = max(len(label) for label, _, _ in hist)
-        text += "\ncos histogram\n" + "".join(f"  {label:<{lw}}  {count:>9}  {bar}".rstrip() + "\n" for label, bar, count in hist)
+        text += "\ncos histogram\n" + "".join(
+            f"  {label:<{lw}}  {count:>9}  {bar}".rstrip() + "\n" for label, bar, count in hist)
     if gates:
         text += "\ngates\n" + "".join(f"  {verdict:<4}  {expr}: value {value}, required {threshold}\n"
                                      for expr, value, threshold, verdict in gates)

@@ -104,7 +104,8 @@ def _json_lines(table: pa.Table) -> bytes:
         return b""
     # no nulls here, so the value buffer is exactly the lines, back to back
     offsets = np.frombuffer(line.buffers()[1], dtype=np.int32)[line.offset:line.offset + len(line) + 1]
-    return line.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    data: bytes = line.buffers()[2].to_pybytes()
+    return data[offsets[0]:offsets[-1]]
 
 
 def _json_strings(col: pa.Array) -> pa.Array:
@@ -215,6 +216,12 @@ class VectorWriter:
 
     def abort(self) -> None:
         """Drop the partial file (failure or interrupt)."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            try:  # close it now, or its finaliser would later write to the closed file
+                writer.close()
+            except Exception:  # noqa: BLE001 - the file is being thrown away anyway
+                pass
         if self.atomic is not None:
             self.atomic.abort()
         if self.spool is not None:

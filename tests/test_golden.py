@@ -94,7 +94,7 @@ def test_per_vector_outputs(in_repo: Path, tmp_path: Path, fmt: str, golden) -> 
         golden(f"vectors{FORMATS[fmt]}", out.read_text())
     else:  # binary formats carry writer versions: compare what reads back
         cols = read_back(out, fmt)
-        text = "\n".join(",".join(repr(float(v)) if k != "row" else str(int(v)) for k, v in zip(cols, row))
-                         for row in zip(*cols.values()))
+        text = "\n".join(",".join(repr(float(v)) if k != "row" else str(int(v)) for k, v in zip(cols, row, strict=True))
+                         for row in zip(*cols.values(), strict=True))
         golden(f"vectors.{fmt}.txt", ",".join(cols) + "\n" + text + "\n")
     assert np.array_equal(read_back(out, fmt)["row"], np.arange(64))

@@ -33,7 +33,7 @@ def test_quantiles_match_numpy_on_a_million_values(kind: str) -> None:
         acc.update(_chunk(start, cos[start:start + 100_000]))
     got = acc.cos_quantiles()
     want = np.quantile(cos, list(QUANTILES.values()))
-    for (name, value), exact in zip(got.items(), want):
+    for (name, value), exact in zip(got.items(), want, strict=True):
         assert value is not None and abs(value - exact) <= 1e-6, (name, value, exact)
 
 
@@ -44,7 +44,7 @@ def test_two_merged_accumulators_give_the_same_quantiles() -> None:
     b.update(_chunk(300_000, cos[300_000:]))
     merged = a.merge(b).cos_quantiles()
     want = np.quantile(cos, list(QUANTILES.values()))
-    assert max(abs(v - w) for v, w in zip(merged.values(), want)) <= 1e-6  # type: ignore[operator]
+    assert max(abs(v - w) for v, w in zip(merged.values(), want, strict=True)) <= 1e-6  # type: ignore[operator]
     single = Accumulator()
     single.update(_chunk(0, cos))
     assert merged == single.cos_quantiles()
