@@ -25,8 +25,8 @@ def render_junit(d: dict[str, Any]) -> bytes:
             ET.SubElement(props, "property", name=name, value=repr(value))
     for g in gates:
         case = ET.SubElement(suite, "testcase", classname="cosloss.gates", name=g["expr"])
-        value = "null" if g["value"] is None else repr(g["value"])
-        text = f"{g['name']} = {value}, required {g['op']} {g['threshold']!r}"
+        shown = "null" if g["value"] is None else repr(g["value"])
+        text = f"{g['name']} = {shown}, required {g['op']} {g['threshold']!r}"
         if g.get("detail"):
             text += f" ({g['detail']})"
         if not g["passed"]:
@@ -34,7 +34,8 @@ def render_junit(d: dict[str, Any]) -> bytes:
         else:
             ET.SubElement(case, "system-out").text = text
     ET.indent(suites)
-    return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
+    xml: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return xml + b"\n"
 
 
 def write_junit(d: dict[str, Any], path: str) -> None:
