@@ -23,7 +23,7 @@ def histogram_rows(hist: dict[str, list[Any]], width: int = 40) -> list[tuple[st
     edges, counts = hist.get("edges", []), hist.get("counts", [])
     if not counts:
         return []
-    step = (edges[-1] - edges[0]) / len(counts) or 1.0
+    step = min(hi - lo for lo, hi in zip(edges, edges[1:], strict=False)) or 1.0
     digits = max(4, min(7, math.ceil(-math.log10(step)) + 1))
     top = max(counts) or 1
     out = []

@@ -111,18 +111,23 @@ class CosSketch:
         return out
 
     def histogram(self, bins: int = 20) -> dict[str, list[Any]]:
-        """``bins`` equal-width bins between the lowest and highest hit fine bin, edges on fine-bin
-        boundaries (so the picture zooms in on where the cosines are, e.g. 0.9990 .. 1.0)."""
+        """Up to ``bins`` bins over the cosines seen, edges on fine-bin boundaries, so the picture
+        zooms in on where the cosines are (e.g. 0.9990 .. 1.0). Equal widths, except that a long
+        lower tail (the lowest 1% spread wider than one bin) gets one bin of its own, so that a few
+        outliers do not squeeze the bulk of the distribution into one bar."""
         self._flush()
         if self.keys.size == 0:
             return {"edges": [], "counts": []}
         first, last = int(self.keys[0]), int(self.keys[-1]) + 1
+        cum = np.concatenate(([0], np.cumsum(self.counts)))
+        p01 = int(self.keys[np.searchsorted(cum[1:], (int(cum[-1]) - 1) // 100, side="right")])
+        lead: list[int] = []
+        if bins > 2 and p01 > first and (p01 - first) * (bins - 1) > (last - p01):
+            lead, first, bins = [first], p01, bins - 1
         width = max(1, -(-(last - first) // bins))
         nb = -(-(last - first) // width)
-        edges_i = first + width * np.arange(nb + 1, dtype=np.int64)
-        cum = np.concatenate(([0], np.cumsum(self.counts)))
-        at = np.searchsorted(self.keys, edges_i, side="left")
-        counts = np.diff(cum[at])
+        edges_i = np.array(lead + [first + width * i for i in range(nb + 1)], dtype=np.int64)
+        counts = np.diff(cum[np.searchsorted(self.keys, edges_i, side="left")])
         edges = np.minimum(edges_i / _SCALE - 1.0, 1.0)
         return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
 

@@ -99,3 +99,14 @@ def test_score_reports_quantiles_and_worst() -> None:
     cos = np.array([1.0, 0.0, np.sqrt(0.5), np.sqrt(0.5)])
     assert abs(d["cos"]["p50"] - np.quantile(cos, 0.5)) <= 1e-6
     assert d["worst"] == [{"row": 1, "cos": 0.0, "loss": -0.0}]
+
+
+def test_a_long_lower_tail_gets_its_own_bin() -> None:
+    cos = np.concatenate(([-0.5, 0.0], np.linspace(0.99, 1.0, 998)))
+    s = CosSketch()
+    s.update(cos)
+    h = s.histogram(bins=20)
+    assert h["edges"][0] <= -0.5 and 0.99 <= h["edges"][1] < 0.991
+    assert h["counts"][0] == np.count_nonzero(cos < h["edges"][1]) < 20  # the tail, not the bulk
+    assert sum(h["counts"]) == 1000 and 15 <= len(h["counts"]) <= 20
+    assert max(h["counts"]) < 100  # the bulk is spread over the other bins
