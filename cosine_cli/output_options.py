@@ -46,7 +46,7 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="An earlier --json summary: fail (exit 1) if the loss got worse by more than "
                           "--tolerance."),
         click.option("--tolerance", metavar="T",
-                     help="Allowed loss increase over --baseline: absolute (0.001) or relative (2%%). "
+                     help="Allowed loss increase over --baseline: absolute (0.001) or relative (2%). "
                           "Default 0."),
         click.option("-q", "--quiet", is_flag=True,
                      help="Print results only: no progress bar, no summary on stderr."),

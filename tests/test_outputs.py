@@ -119,3 +119,12 @@ def test_unknown_extension_and_conflicts_are_usage_errors(in_repo: Path, tmp_pat
         r = CliRunner().invoke(cli, ["score", PRED, LABEL, *args])
         assert r.exit_code == 2, (args, r.stderr)
     assert os.listdir(tmp_path) == []
+
+
+def test_quiet_keeps_results_only(in_repo: Path, tmp_path: Path) -> None:
+    r = CliRunner().invoke(cli, ["score", PRED, LABEL, "--reduction", "none", "-q"])
+    assert r.exit_code == 0 and r.stderr == "" and len(r.stdout.split()) == 64
+    r = CliRunner().invoke(cli, ["score", PRED, LABEL, "-o", "-", "-q"])
+    assert r.exit_code == 0 and r.stderr == "" and len(r.stdout.splitlines()) == 64
+    r = CliRunner().invoke(cli, ["score", PRED, LABEL, "-q", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["rows"] == 64  # the summary on stdout is a result
