@@ -152,7 +152,7 @@ class WorstK:
             # the k-th highest loss; everything at least that high is a candidate (ties included)
             kth = np.partition(loss[cand], cand.size - self.k)[cand.size - self.k]
             cand = cand[loss[cand] >= kth]
-        new_ids = None if ids is None else [ids[int(i)] for i in cand]
+        new_ids = None if ids is None else np.asarray(ids)[cand].tolist()
         self._take(start + cand.astype(np.int64), cos[cand], loss[cand], new_ids)
 
     def _take(self, rows: NDArray[np.int64], cos: NDArray[np.float64], loss: NDArray[np.float64],
