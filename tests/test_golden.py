@@ -49,7 +49,8 @@ def test_summary_text_json_markdown_junit(in_repo: Path, tmp_path: Path, base_js
     golden("summary.json", _stable(r.stdout).replace(base_json, "BASE.json"))
 
 
-def test_terminal_summary_with_histogram(in_repo: Path, golden) -> None:  # type: ignore[no-untyped-def]
+def test_terminal_summary_with_histogram(in_repo: Path, golden, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "100")  # rich sizes to the terminal: fix it
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
