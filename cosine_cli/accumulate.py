@@ -21,6 +21,8 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from .sketch import QUANTILES, CosSketch, WorstK
+
 __all__ = ["REDUCTIONS", "ScoredChunk", "Accumulator", "CompensatedSum", "reduce_loss"]
 
 #: Reduction names, as Keras 3 and TF1 spell them (see README: Reductions).
@@ -109,6 +111,10 @@ class Accumulator:
     cos_m2: float = 0.0
     cos_min: float = math.inf
     cos_max: float = -math.inf
+    #: quantiles and the histogram of the finite cosines (bounded memory, mergeable)
+    sketch: CosSketch = field(default_factory=CosSketch)
+    #: the K vectors with the highest loss (K = 0: none kept)
+    worst: WorstK = field(default_factory=WorstK)
 
     def update(self, chunk: ScoredChunk) -> None:
         keep = ~chunk.skipped
@@ -117,8 +123,10 @@ class Accumulator:
         cos = chunk.cos if n_skip == 0 else chunk.cos[keep]
         n = int(cos.shape[0])
         self.zero_vectors += int(np.count_nonzero(chunk.zero & keep))
+        self.worst.update(chunk.start, chunk.cos, chunk.loss, keep if n_skip else None, chunk.ids)
         if n == 0:
             return
+        self.sketch.update(cos)
         wl = chunk.weighted_loss if n_skip == 0 else chunk.weighted_loss[keep]
         self.sum_weighted_loss.add(_chunk_sum(wl))
         if chunk.weight is not None:
@@ -168,6 +176,8 @@ class Accumulator:
         self.sum_weighted_loss.merge(other.sum_weighted_loss)
         self.sum_weight_share.merge(other.sum_weight_share)
         self.sum_cos.merge(other.sum_cos)
+        self.sketch.merge(other.sketch)
+        self.worst.merge(other.worst)
         if self.nonfinite:
             self.cos_min = self.cos_max = math.nan
         else:
@@ -178,6 +188,12 @@ class Accumulator:
     @property
     def cos_mean(self) -> float:
         return self.sum_cos.value / self.rows if self.rows else math.nan
+
+    def cos_quantiles(self) -> dict[str, float | None]:
+        """p01 .. p99 of cos, each within 1e-6 of numpy.quantile; None when empty or NaN was seen."""
+        if self.nonfinite or not self.rows:
+            return {name: None for name in QUANTILES}
+        return self.sketch.quantiles(QUANTILES, self.cos_min, self.cos_max)
 
     @property
     def cos_std(self) -> float:

@@ -46,6 +46,7 @@ def score(
     axis: int = -1,
     nan_policy: str = "error",
     chunk_size: int | None = None,
+    worst: int = 0,
     pred_format: str | None = None,
     label_format: str | None = None,
     sinks: Iterable[Sink] = (),
@@ -66,7 +67,7 @@ def score(
         Options that do not fit together (the CLI's exit 2).
     """
     options = ScoreOptions(loss=loss, compat=compat, reduction=reduction, axis=axis,
-                           nan_policy=nan_policy, chunk_size=chunk_size)
+                           nan_policy=nan_policy, chunk_size=chunk_size, worst=worst)
     with ExitStack() as stack:
         p = _as_source(pred, stack, "pred", pred_format)
         t = _as_source(label, stack, "label", label_format)

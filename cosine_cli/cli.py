@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_INPUT, EXIT_SIGINT, EXIT_SIGTERM, CoslossError, UsageProblem
+from .output_options import output_options
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -104,6 +105,24 @@ def cli() -> None:
 
 
 @cli.command()
+@click.argument("a_path", metavar="A.json")
+@click.argument("b_path", metavar="B.json")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object.")
+def compare(a_path: str, b_path: str, as_json: bool) -> None:
+    """Show two --json summaries side by side, with B - A for every statistic.
+
+    \b
+    Example:
+      cosloss score new.npy ref.npy --json > new.json
+      cosloss compare old.json new.json
+    """
+    from .compare import write_compare
+
+    with handled_errors():
+        write_compare(a_path, b_path, sys.stdout, as_json=as_json)
+
+
+@cli.command()
 @click.argument("pred", metavar="PRED")
 @click.argument("label", metavar="LABEL")
 @click.option("--loss", "loss_kind", type=click.Choice(LOSS_CHOICES), default="negative", show_default=True,
@@ -125,9 +144,10 @@ def cli() -> None:
 @click.option("--chunk-size", type=click.IntRange(min=1), metavar="ROWS",
               help="Rows per chunk (default: sized to about 4 MiB per input). Results do not depend on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@output_options
 def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, axis: int,
           weights_path: str | None, weight_value: float | None, nan_policy: str,
-          chunk_size: int | None, as_json: bool) -> None:
+          chunk_size: int | None, as_json: bool, **outputs: Any) -> None:
     """Score PRED against LABEL, paired row by row.
 
     PRED and LABEL are .npy files of the same shape: (rows, dim), or any
@@ -143,7 +163,7 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
     if weights_path is not None and weight_value is not None:
         raise click.UsageError("use either --weights FILE or --weight VALUE, not both")
     from .api import score as run_score
-    from .report import write_json, write_summary
+    from .output_options import OutputPlan
 
     stdout = sys.stdout  # looked up at call time: CliRunner swaps it
     stderr = sys.stderr
@@ -151,19 +171,22 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
     if reduction == "none":
         sinks.append(_line_writer(stdout))
     with handled_errors():
-        result = run_score(
-            pred, label,
-            weights=weights_path if weights_path is not None else weight_value,
-            loss=loss_kind, compat=compat, reduction=reduction, axis=axis,
-            nan_policy=nan_policy, chunk_size=chunk_size, sinks=sinks, collect=False,
+        # Every result option is checked here, before any data is read.
+        plan = OutputPlan.from_options(
+            outputs, inputs=[pred, label, weights_path], reduction=reduction, loss_kind=loss_kind,
+            weighted=weights_path is not None or weight_value is not None,
         )
-        # With reduction none, stdout carries the per-vector losses and nothing else.
-        out = stderr if reduction == "none" else stdout
-        if as_json:
-            write_json(result, out)
-        else:
-            write_summary(result, out)
-        out.flush()
+        with plan.running(sys.stdout.buffer, stderr) as output_sinks:
+            result = run_score(
+                pred, label,
+                weights=weights_path if weights_path is not None else weight_value,
+                loss=loss_kind, compat=compat, reduction=reduction, axis=axis,
+                nan_policy=nan_policy, chunk_size=chunk_size, sinks=[*sinks, *output_sinks], collect=False,
+                worst=plan.worst,
+            )
+            code = plan.finish(result, as_json=as_json, stdout=stdout, stderr=stderr)
+    if code:
+        raise click.exceptions.Exit(code)
 
 
 def _line_writer(stream: Any) -> Any:

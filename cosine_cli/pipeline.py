@@ -17,6 +17,7 @@ from .accumulate import REDUCTIONS, Accumulator, ScoredChunk, reduce_loss
 from .core import COMPAT_EPSILON, LOSSES, cosine_rows, loss_from_cos
 from .errors import InputError, UsageProblem
 from .readers.base import Source, rows_for_bytes
+from .sketch import WorstK
 
 __all__ = ["NAN_POLICIES", "ScoreOptions", "ScoreResult", "Sink", "score_sources"]
 
@@ -35,6 +36,7 @@ class ScoreOptions:
     axis: int = -1
     nan_policy: str = "error"
     chunk_size: int | None = None  #: vectors' rows per chunk; None sizes chunks by bytes
+    worst: int = 0  #: keep the K vectors with the highest loss (the summary's "worst")
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -45,6 +47,8 @@ class ScoreOptions:
         ):
             if value not in allowed:
                 raise UsageProblem(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
+        if self.worst < 0:
+            raise UsageProblem(f"worst must be 0 or more, not {self.worst}")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise UsageProblem(f"chunk_size must be at least 1, not {self.chunk_size}")
 
@@ -83,7 +87,10 @@ class ScoreResult:
                 "std": _finite_or_none(s.cos_std),
                 "min": _finite_or_none(s.cos_min if s.rows else None),
                 "max": _finite_or_none(s.cos_max if s.rows else None),
+                **s.cos_quantiles(),
             },
+            "histogram": s.sketch.histogram() if s.rows and not s.nonfinite else {"edges": [], "counts": []},
+            "worst": s.worst.to_list(),
             "weights": (
                 {"sum": s.sum_weight_share.value, "nonzero": s.nonzero_weights} if s.weighted else None
             ),
@@ -319,7 +326,11 @@ def score_sources(
         streams.append((weights.chunks(rows, 0), 0))  # type: ignore[union-attr]
         names.append(weights.name)  # type: ignore[union-attr]
 
-    acc = Accumulator()
+    acc = Accumulator(worst=WorstK(options.worst))
+    known = [d for d in layout.loss_shape if d is not None]
+    total = int(np.prod(known, dtype=np.int64)) if len(known) == len(layout.loss_shape) else None
+    for sink in sinks:  # sinks that want the vector count (a progress bar) have a `begin`
+        getattr(sink, "begin", lambda total: None)(total)
     kept: list[NDArray[np.float64]] = []
     offset = 0
     for parts in aligned(streams, names):

@@ -12,7 +12,37 @@ from typing import Any, TextIO
 
 from .pipeline import ScoreResult
 
-__all__ = ["make_console", "summary_rows", "write_json", "write_summary", "format_float"]
+__all__ = ["make_console", "summary_rows", "write_json", "write_summary", "format_float", "histogram_rows"]
+
+QUANTILE_KEYS = ("p01", "p05", "p10", "p50", "p90", "p95", "p99")
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def histogram_rows(hist: dict[str, list[Any]], width: int = 40) -> list[tuple[str, str, int]]:
+    """(bin label, bar, count) per histogram bin; bars in eighths of a character, longest = width."""
+    edges, counts = hist.get("edges", []), hist.get("counts", [])
+    if not counts:
+        return []
+    step = min(hi - lo for lo, hi in zip(edges, edges[1:], strict=False)) or 1.0
+    digits = max(4, min(7, math.ceil(-math.log10(step)) + 1))
+    top = max(counts) or 1
+    out = []
+    for lo, hi, c in zip(edges, edges[1:], counts, strict=False):
+        eighths = round(8 * width * c / top)
+        bar = "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
+        if c and not bar:
+            bar = _BLOCKS[1]  # a hit bin is never drawn empty
+        out.append((f"[{lo: .{digits}f}, {hi: .{digits}f})", bar, int(c)))
+    return out
+
+
+def gate_rows(d: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(gate, value, threshold, verdict) for every gate and the baseline check."""
+    return [
+        (g["expr"], "null" if g["value"] is None else repr(g["value"]), f"{g['op']} {g['threshold']!r}",
+         "pass" if g["passed"] else "FAIL")
+        for g in d.get("gates", [])
+    ]
 
 
 def format_float(x: float | None) -> str:
@@ -39,10 +69,18 @@ def summary_rows(result: ScoreResult) -> list[tuple[str, str]]:
         ("cos.std", format_float(cos["std"])),
         ("cos.min", format_float(cos["min"])),
         ("cos.max", format_float(cos["max"])),
+        *((f"cos.{q}", format_float(cos.get(q))) for q in QUANTILE_KEYS),
     ]
     if d["weights"] is not None:
         rows.append(("weights.sum", format_float(d["weights"]["sum"])))
         rows.append(("weights.nonzero", str(d["weights"]["nonzero"])))
+    base = d.get("baseline")
+    if base:
+        rows += [("baseline.loss", format_float(base["loss"])), ("baseline.delta", format_float(base["delta"])),
+                 ("baseline.allowed", format_float(base["allowed"]))]
+    for i, w in enumerate(d.get("worst") or [], 1):
+        where = f"id {w['id']!r}" if "id" in w else f"row {w['row']}"
+        rows.append((f"worst.{i}", f"{where}: cos {format_float(w['cos'])}, loss {format_float(w['loss'])}"))
     if result.loss is not None and math.isnan(result.loss):
         rows[0] = ("loss", "nan")
     return rows
@@ -55,9 +93,12 @@ def make_console(file: TextIO, *, width: int | None = None) -> Any:
 
 
 def write_summary(result: ScoreResult, file: TextIO) -> None:
-    """A rich table when ``file`` is a terminal, else aligned ``key  value`` lines."""
+    """A rich table when ``file`` is a terminal, else aligned ``key  value`` lines; then the
+    histogram of cos and the gates, if any."""
     console = make_console(file)
     rows = summary_rows(result)
+    d = result.to_dict()
+    hist, gates = histogram_rows(d["histogram"]), gate_rows(d)
     if console.is_terminal:
         from rich.table import Table
 
@@ -69,9 +110,33 @@ def write_summary(result: ScoreResult, file: TextIO) -> None:
         for key, value in rows:
             table.add_row(key, value)
         console.print(table)
+        if hist:
+            h = Table(title="cos histogram", show_header=False, title_justify="left", box=None)
+            h.add_column("bin", style="dim")
+            h.add_column("bar", style="cyan")
+            h.add_column("count", justify="right")
+            for label, bar, count in hist:
+                h.add_row(label, bar, str(count))
+            console.print(h)
+        if gates:
+            g = Table(title="gates", title_justify="left")
+            for col in ("gate", "value", "threshold", "verdict"):
+                g.add_column(col)
+            for expr, value, threshold, verdict in gates:
+                style = "green" if verdict == "pass" else "bold red"
+                g.add_row(expr, value, threshold, f"[{style}]{verdict}[/]")
+            console.print(g)
         return
     width = max(len(k) for k, _ in rows)
-    file.write("".join(f"{k:<{width}}  {v}\n" for k, v in rows))
+    text = "".join(f"{k:<{width}}  {v}\n" for k, v in rows)
+    if hist:
+        lw = max(len(label) for label, _, _ in hist)
+        text += "\ncos histogram\n" + "".join(
+            f"  {label:<{lw}}  {count:>9}  {bar}".rstrip() + "\n" for label, bar, count in hist)
+    if gates:
+        text += "\ngates\n" + "".join(f"  {verdict:<4}  {expr}: value {value}, required {threshold}\n"
+                                     for expr, value, threshold, verdict in gates)
+    file.write(text)
 
 
 def write_json(result: ScoreResult, file: TextIO) -> None:
