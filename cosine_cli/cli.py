@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_INPUT, EXIT_SIGINT, EXIT_SIGTERM, CoslossError, UsageProblem
+from .options import input_kwargs, input_options
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -105,7 +106,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("pred", metavar="PRED")
-@click.argument("label", metavar="LABEL")
+@click.argument("label", metavar="[LABEL]", required=False)
 @click.option("--loss", "loss_kind", type=click.Choice(LOSS_CHOICES), default="negative", show_default=True,
               help="negative: -cos (Keras CosineSimilarity); distance: 1 - cos; squared: (1 - cos)^2.")
 @click.option("--compat", type=click.Choice(COMPAT_CHOICES), default="keras", show_default=True,
@@ -116,7 +117,7 @@ def cli() -> None:
 @click.option("--axis", type=int, default=-1, show_default=True,
               help="The axis the vectors lie along; other axes index vectors (as in Keras).")
 @click.option("--weights", "weights_path", metavar="FILE",
-              help="Sample weights (.npy): one per vector, one per leading row, or one number.")
+              help="Sample weights (any input format): one per vector, one per leading row, or one number.")
 @click.option("--weight", "weight_value", type=float, metavar="VALUE",
               help="One sample weight for every vector.")
 @click.option("--nan-policy", type=click.Choice(NAN_CHOICES), default="error", show_default=True,
@@ -125,13 +126,18 @@ def cli() -> None:
 @click.option("--chunk-size", type=click.IntRange(min=1), metavar="ROWS",
               help="Rows per chunk (default: sized to about 4 MiB per input). Results do not depend on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, axis: int,
+@input_options
+def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: str, axis: int,
           weights_path: str | None, weight_value: float | None, nan_policy: str,
-          chunk_size: int | None, as_json: bool) -> None:
+          chunk_size: int | None, as_json: bool, **inputs: Any) -> None:
     """Score PRED against LABEL, paired row by row.
 
-    PRED and LABEL are .npy files of the same shape: (rows, dim), or any
-    N-D shape with the vectors along --axis.
+    PRED and LABEL are .npy / .npz arrays of the same shape ((rows, dim), or
+    any N-D shape with the vectors along --axis), or tables: Parquet (a file,
+    a directory or a glob of parts), CSV / TSV (.gz, .bz2, .zst), Arrow IPC
+    (.arrow, .feather, .arrows). With one path, that file holds both vector
+    columns (--pred-col and --label-col). '-' reads standard input (Parquet
+    and Arrow files from a pipe are buffered in memory: they need seeking).
 
     \b
     Examples:
@@ -139,9 +145,16 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
       cosloss score sample_data/preds.npy sample_data/labels.npy \\
           --weights sample_data/weights.npy --reduction mean_with_sample_weight --json
       cosloss score sample_data/preds.npy sample_data/labels.npy --reduction none | sort -g | tail -3
+      cosloss score pairs.parquet --pred-col pred --label-col label --id-col id
+      cosloss score preds.csv.gz labels.parquet --columns 'emb_*' --label-col embedding
+      cosloss score new.parquet ref.parquet --id-col doc_id --join-on-id --weight-col w
+      duckdb -c "COPY (...) TO '/dev/stdout' (FORMAT parquet)" | cosloss score - ref.npy
     """
     if weights_path is not None and weight_value is not None:
         raise click.UsageError("use either --weights FILE or --weight VALUE, not both")
+    columns = input_kwargs(inputs)
+    if label is None and not (columns.get("pred_col") and columns.get("label_col")):
+        raise click.UsageError("give LABEL, or --pred-col and --label-col to read both from PRED")
     from .api import score as run_score
     from .report import write_json, write_summary
 
@@ -155,7 +168,7 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
             pred, label,
             weights=weights_path if weights_path is not None else weight_value,
             loss=loss_kind, compat=compat, reduction=reduction, axis=axis,
-            nan_policy=nan_policy, chunk_size=chunk_size, sinks=sinks, collect=False,
+            nan_policy=nan_policy, chunk_size=chunk_size, sinks=sinks, collect=False, **columns,
         )
         # With reduction none, stdout carries the per-vector losses and nothing else.
         out = stderr if reduction == "none" else stdout
@@ -164,6 +177,29 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
         else:
             write_summary(result, out)
         out.flush()
+
+
+@cli.command()
+@click.argument("path", metavar="FILE")
+@click.option("--format", "fmt", type=click.Choice(("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows")),
+              metavar="FORMAT", help="The format, when the name or first bytes do not say it.")
+@click.option("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected).")
+@click.option("--no-header", is_flag=True, help="CSV without a header line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
+def inspect(path: str, fmt: str | None, delimiter: str | None, no_header: bool, as_json: bool) -> None:
+    """Describe FILE: format, rows, vector columns (dimension, dtype), other columns, row groups.
+
+    \b
+    Examples:
+      cosloss inspect embeddings.parquet
+      cosloss inspect vectors.csv.gz --json
+    """
+    from .inspect import describe, write_description
+
+    with handled_errors():
+        info = describe(path, fmt, delimiter={"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter),
+                        header=not no_header)
+        write_description(info, click.get_text_stream("stdout"), as_json=as_json)
 
 
 def _line_writer(stream: Any) -> Any:

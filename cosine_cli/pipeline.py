@@ -257,6 +257,44 @@ def aligned(
             done[i] += r
 
 
+# -- ids ------------------------------------------------------------------------------------------
+
+
+def _add_id_streams(streams: list[Any], names: list[str], ids: tuple[Source | None, Source | None],
+                    layout: Layout, rows: int) -> list[int]:
+    """Append the id streams to ``streams``; returns their positions (pred's first)."""
+    at = []
+    for src in ids:
+        if src is None:
+            continue
+        if len(layout.loss_shape) != 1 or layout.chunk_axis != 0:
+            raise UsageProblem("--id-col needs one vector a row (a 2-D input with the vectors along the last axis)")
+        at.append(len(streams))
+        streams.append((src.chunks(rows, 0), 0))
+        names.append(src.name)
+    return at
+
+
+def _chunk_ids(parts: tuple[Any, ...], id_at: list[int], names: list[str], offset: int) -> Any:
+    """This chunk's ids; with two id columns, the first row where they differ is an error."""
+    a = parts[id_at[0]]
+    if len(id_at) == 2:
+        b = parts[id_at[1]]
+        if a.dtype != b.dtype and (a.dtype.kind in "OSU" or b.dtype.kind in "OSU"):
+            a_cmp, b_cmp = a.astype(str), b.astype(str)
+        else:
+            a_cmp, b_cmp = a, b
+        differ = np.asarray(a_cmp != b_cmp, dtype=bool)
+        if differ.any():
+            i = int(np.flatnonzero(differ)[0])
+            raise InputError(
+                f"id {a[i]!r} in {names[id_at[0]]} but {b[i]!r} in {names[id_at[1]]}; rows are paired "
+                "by position (use --join-on-id to pair them by id)",
+                source=names[id_at[1]], row=offset + i,
+            )
+    return a
+
+
 # -- scoring --------------------------------------------------------------------------------------
 
 
@@ -274,6 +312,7 @@ def _source_info(src: Source) -> dict[str, Any]:
         "shape": [d for d in src.shape],
         "dtype": str(np.dtype(src.dtype)),
         **({"format": getattr(src, "format_name")} if hasattr(src, "format_name") else {}),
+        **({"column": getattr(src, "column")} if hasattr(src, "column") else {}),
     }
 
 
@@ -285,6 +324,7 @@ def score_sources(
     weights: Source | float | None = None,
     sinks: Iterable[Sink] = (),
     collect: bool = False,
+    ids: tuple[Source | None, Source | None] = (None, None),
 ) -> ScoreResult:
     """Score two sources of vectors, pairing them row by row.
 
@@ -292,6 +332,9 @@ def score_sources(
     like the per-vector losses (or one per leading row). Every scored chunk is
     passed to each of ``sinks`` as it is produced; ``collect`` keeps the
     per-vector losses in ``ScoreResult.losses`` (for in-memory use).
+    ``ids`` are id columns of pred and label (either may be None): they ride
+    along on ``ScoredChunk.ids``, and when both are given they must agree row
+    by row.
     """
     layout = _check_pair(pred, label, options.axis)
     sinks = list(sinks)
@@ -318,6 +361,7 @@ def score_sources(
     if plan is not None and plan.mode != "scalar":
         streams.append((weights.chunks(rows, 0), 0))  # type: ignore[union-attr]
         names.append(weights.name)  # type: ignore[union-attr]
+    id_at = _add_id_streams(streams, names, ids, layout, rows)
 
     acc = Accumulator()
     kept: list[NDArray[np.float64]] = []
@@ -351,6 +395,8 @@ def score_sources(
             else:
                 weight = w.reshape(-1)
         chunk = ScoredChunk(offset, r.cos, loss_from_cos(r.cos, options.loss), r.zero, skipped, weight, share)
+        if id_at:
+            chunk.ids = _chunk_ids(parts, id_at, names, offset)
         acc.update(chunk)
         for sink in sinks:
             sink(chunk)
