@@ -158,8 +158,8 @@ def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: 
     from .api import score as run_score
     from .report import write_json, write_summary
 
-    stdout = click.get_text_stream("stdout")
-    stderr = click.get_text_stream("stderr")
+    stdout = sys.stdout
+    stderr = sys.stderr
     sinks: list[Any] = []
     if reduction == "none":
         sinks.append(_line_writer(stdout))
@@ -199,7 +199,7 @@ def inspect(path: str, fmt: str | None, delimiter: str | None, no_header: bool, 
     with handled_errors():
         info = describe(path, fmt, delimiter={"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter),
                         header=not no_header)
-        write_description(info, click.get_text_stream("stdout"), as_json=as_json)
+        write_description(info, sys.stdout, as_json=as_json)
 
 
 def _line_writer(stream: Any) -> Any:

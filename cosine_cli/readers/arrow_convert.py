@@ -66,8 +66,15 @@ def _numbers(values: pa.Array) -> NDArray[np.generic]:
 
 def _fixed_size(arr: pa.FixedSizeListArray) -> NDArray[np.generic]:
     d = arr.type.list_size
-    flat = _numbers(arr.flatten())  # flatten() honours the array's offset
+    # .values is the whole child array: take this array's slice of it (flatten() would
+    # drop the slots of null vectors and break the reshape).
+    flat = _numbers(_child_slice(arr))
     return flat.reshape(len(arr), d)
+
+
+def _child_slice(arr: pa.FixedSizeListArray) -> pa.Array:
+    d = arr.type.list_size
+    return arr.values.slice(arr.offset * d, len(arr) * d)
 
 
 def _variable(arr: pa.Array, valid: NDArray[np.bool_], ctx: _Context) -> NDArray[np.generic]:
@@ -186,7 +193,7 @@ def to_matrix(
         if dim is not None and m.shape[1] != dim:
             raise InputError(f"vectors of dimension {m.shape[1]}, earlier ones {dim}", source=source,
                              row=offset, column=column)
-        child = arr.flatten()
+        child = _child_slice(arr)
         elem_null = None if child.null_count == 0 else np.asarray(child.is_null()).reshape(m.shape).any(axis=1)
         return _check_elements(m, row_null, elem_null, ctx)
     m = _variable(arr, ~row_null, ctx)
