@@ -210,3 +210,19 @@ def test_several_vector_columns_is_a_usage_error(tmp_path: Path) -> None:
 def test_label_is_optional_only_with_both_columns(tmp_path: Path) -> None:
     np.save(tmp_path / "a.npy", np.ones((2, 2)))
     assert run("score", str(tmp_path / "a.npy")).exit_code == 2
+
+
+def test_columns_glob_and_csv_ids_against_parquet_ids(tmp_path: Path) -> None:
+    p, t = dataset("float64")
+    pq.write_table(pa.table({"id": np.arange(len(p)), **{f"emb_{j}": p[:, j] for j in range(p.shape[1])}}),
+                   tmp_path / "wide.parquet")
+    lines = ["id,vec"] + [f'{i},"{" ".join(repr(float(x)) for x in row)}"' for i, row in enumerate(t)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    got = run("score", str(tmp_path / "wide.parquet"), str(tmp_path / "t.csv"), "--columns", "emb_*",
+              "--label-col", "vec", "--id-col", "id", "--json")
+    assert got.exit_code == 0, got.stderr
+    assert json.loads(got.stdout)["loss"] == score(p, t).loss
+
+
+def test_stdin_twice_is_a_usage_error() -> None:
+    assert run("score", "-", "-").exit_code == 2
