@@ -160,7 +160,7 @@ def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOp
             pid = IdView(p, [opts.id_col], opts.id_col) if _has(p, opts.id_col) else None
             tid = (IdView(t, [opts.id_col], opts.id_col) if _has(t, opts.id_col) else None) if t is not p else None
             if pid is None and tid is None:
-                for x, name in ((p, pred), (t, label)):
+                for x in (p, t):
                     if _is_table(x):
                         check_column(x, opts.id_col, "--id-col")
                 raise UsageProblem(f"--id-col {opts.id_col}: neither input is a table with that column")
@@ -170,7 +170,7 @@ def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOp
         w: Any = None
         if w_reader is not None:
             if _is_table(w_reader):
-                col = choose_scalar(w_reader, opts.weight_col, exclude={opts.id_col} - {None},
+                col = choose_scalar(w_reader, opts.weight_col, exclude={opts.id_col} if opts.id_col else set(),
                                     option="--weight-col")
                 w = ScalarView(w_reader, [col], col)
             else:
@@ -178,8 +178,12 @@ def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOp
         elif opts.weight_col is not None:
             owner = p if _has(p, opts.weight_col) else t if _has(t, opts.weight_col) else None
             if owner is None:
-                _needs_table(p if _is_table(t) else t, "--weight-col", pred)
-                check_column(p if _is_table(p) else t, opts.weight_col, "--weight-col")
+                tables = [x for x in (p, t) if _is_table(x)]
+                if not tables:
+                    raise UsageProblem("--weight-col needs a table input (Parquet, CSV, Arrow); "
+                                       "both inputs are array files")
+                raise UsageProblem(f"--weight-col {opts.weight_col}: no such column in "
+                                   f"{' or '.join(x.name for x in tables)}")
             w = ScalarView(owner, [opts.weight_col], opts.weight_col)
         inputs = Inputs(pv, tv, w, ids, closers)
         if opts.join_on_id and t is not p:

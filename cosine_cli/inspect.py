@@ -23,7 +23,7 @@ def _array_info(src: Any, fmt: str) -> dict[str, Any]:
         "rows": shape[0] if shape else None,
         "shape": shape,
         "row_groups": None,
-        "vector_columns": [{"name": getattr(src, "name"), "dim": shape[-1] if shape else None,
+        "vector_columns": [{"name": src.name, "dim": shape[-1] if shape else None,
                             "dtype": str(np.dtype(src.dtype)), "type": f"array{tuple(shape)}"}],
         "other_columns": [],
     }

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from .accumulate import REDUCTIONS, Accumulator, ScoredChunk, reduce_loss
 from .core import COMPAT_EPSILON, LOSSES, cosine_rows, loss_from_cos
 from .errors import InputError, UsageProblem
+from .ids import add_id_streams, chunk_ids
 from .readers.base import Source, rows_for_bytes
 
 __all__ = ["NAN_POLICIES", "ScoreOptions", "ScoreResult", "Sink", "score_sources"]
@@ -257,44 +258,6 @@ def aligned(
             done[i] += r
 
 
-# -- ids ------------------------------------------------------------------------------------------
-
-
-def _add_id_streams(streams: list[Any], names: list[str], ids: tuple[Source | None, Source | None],
-                    layout: Layout, rows: int) -> list[int]:
-    """Append the id streams to ``streams``; returns their positions (pred's first)."""
-    at = []
-    for src in ids:
-        if src is None:
-            continue
-        if len(layout.loss_shape) != 1 or layout.chunk_axis != 0:
-            raise UsageProblem("--id-col needs one vector a row (a 2-D input with the vectors along the last axis)")
-        at.append(len(streams))
-        streams.append((src.chunks(rows, 0), 0))
-        names.append(src.name)
-    return at
-
-
-def _chunk_ids(parts: tuple[Any, ...], id_at: list[int], names: list[str], offset: int) -> Any:
-    """This chunk's ids; with two id columns, the first row where they differ is an error."""
-    a = parts[id_at[0]]
-    if len(id_at) == 2:
-        b = parts[id_at[1]]
-        if a.dtype != b.dtype and (a.dtype.kind in "OSU" or b.dtype.kind in "OSU"):
-            a_cmp, b_cmp = a.astype(str), b.astype(str)
-        else:
-            a_cmp, b_cmp = a, b
-        differ = np.asarray(a_cmp != b_cmp, dtype=bool)
-        if differ.any():
-            i = int(np.flatnonzero(differ)[0])
-            raise InputError(
-                f"id {a[i]!r} in {names[id_at[0]]} but {b[i]!r} in {names[id_at[1]]}; rows are paired "
-                "by position (use --join-on-id to pair them by id)",
-                source=names[id_at[1]], row=offset + i,
-            )
-    return a
-
-
 # -- scoring --------------------------------------------------------------------------------------
 
 
@@ -361,7 +324,7 @@ def score_sources(
     if plan is not None and plan.mode != "scalar":
         streams.append((weights.chunks(rows, 0), 0))  # type: ignore[union-attr]
         names.append(weights.name)  # type: ignore[union-attr]
-    id_at = _add_id_streams(streams, names, ids, layout, rows)
+    id_at = add_id_streams(streams, names, ids, layout, rows)
 
     acc = Accumulator()
     kept: list[NDArray[np.float64]] = []
@@ -396,7 +359,7 @@ def score_sources(
                 weight = w.reshape(-1)
         chunk = ScoredChunk(offset, r.cos, loss_from_cos(r.cos, options.loss), r.zero, skipped, weight, share)
         if id_at:
-            chunk.ids = _chunk_ids(parts, id_at, names, offset)
+            chunk.ids = chunk_ids(parts, id_at, names, offset)
         acc.update(chunk)
         for sink in sinks:
             sink(chunk)

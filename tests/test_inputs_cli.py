@@ -226,3 +226,12 @@ def test_columns_glob_and_csv_ids_against_parquet_ids(tmp_path: Path) -> None:
 
 def test_stdin_twice_is_a_usage_error() -> None:
     assert run("score", "-", "-").exit_code == 2
+
+
+def test_weight_col_missing(tmp_path: Path) -> None:
+    np.save(tmp_path / "a.npy", np.ones((2, 2)))
+    pq.write_table(pa.table({"emb": fsl(np.ones((2, 2)))}), tmp_path / "b.parquet")
+    res = run("score", str(tmp_path / "a.npy"), str(tmp_path / "b.parquet"), "--weight-col", "w")
+    assert res.exit_code == 2 and "no such column in" in res.stderr
+    res = run("score", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), "--weight-col", "w")
+    assert res.exit_code == 2 and "array files" in res.stderr
