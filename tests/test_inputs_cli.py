@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from cosine_cli import score
 from cosine_cli.cli import cli
 
-from .conftest import as_list, dataset, fsl
+from .containers import as_list, dataset, fsl
 
 
 def run(*args: str, stdin: bytes | None = None):  # noqa: ANN201

@@ -13,6 +13,8 @@ from cosine_cli.cli import cli
 from cosine_cli.errors import InputError
 from cosine_cli.readers.arrow_convert import to_matrix
 
+from .containers import containers_fixture  # noqa: F401 - provides the "containers" fixture
+
 CONTAINERS_F32 = ["npy", "npz", "parquet_fsl", "parquet_list", "parquet_large_list", "parquet_wide",
                   "parquet_dir", "parquet_glob", "arrow_file", "arrow_stream"]
 CONTAINERS_F64 = CONTAINERS_F32 + ["csv_wide", "tsv_wide", "csv_semicolon", "csv_text", "csv_numpy_repr",

@@ -1,4 +1,6 @@
-"""One dataset written in every container cosloss reads (see tests/test_readers.py)."""
+"""One dataset written in every container cosloss reads (see tests/test_readers.py).
+
+A helper module, not a conftest, so that it merges beside other branches' conftest.py."""
 
 from __future__ import annotations
 
@@ -111,8 +113,10 @@ def write_containers(d: Path, dtype: str) -> dict[str, tuple[str, list[str]]]:
     return out
 
 
-@pytest.fixture(scope="session")
-def containers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, tuple[str, list[str]]]]]:
+@pytest.fixture(scope="session", name="containers")
+def containers_fixture(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[Path, dict[str, tuple[str, list[str]]]]]:
     result = {}
     for dtype in ("float16", "float32", "float64"):
         d = tmp_path_factory.mktemp(dtype)
