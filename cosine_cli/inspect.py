@@ -50,7 +50,7 @@ def _count_rows(reader: Any) -> int:
 def _table_info(reader: Any) -> dict[str, Any]:
     import pyarrow as pa
 
-    from .readers.arrow_convert import vector_dtype
+    from .readers.arrow_convert import is_text, vector_dtype
     from .readers.columns import ID_LIKE, classify
 
     kinds = classify(reader)
@@ -59,10 +59,10 @@ def _table_info(reader: Any) -> dict[str, Any]:
         if kinds[f.name] == "vector":
             dim = f.type.list_size if pa.types.is_fixed_size_list(f.type) else _first_dim(reader, f.name)
             vectors.append({"name": f.name, "dim": dim, "dtype": str(vector_dtype(f.type)),
-                            "type": "text vectors" if pa.types.is_string(f.type) else str(f.type)})
+                            "type": "text vectors" if is_text(f.type) else str(f.type)})
         else:
             others.append({"name": f.name, "type": "number (text)" if kinds[f.name] == "number"
-                           and pa.types.is_string(f.type) else str(f.type)})
+                           and is_text(f.type) else str(f.type)})
     wide = [c["name"] for c in others if c["type"].startswith("number") or kinds[c["name"]] == "number"]
     wide = [n for n in wide if not ID_LIKE.match(n)]
     if not vectors and len(wide) > 1:

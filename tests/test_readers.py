@@ -129,3 +129,18 @@ def test_wide_columns_in_order() -> None:
     np.testing.assert_array_equal(m, [[1, 3, 5], [2, 4, 6]])
     with pytest.raises(InputError, match=r"row 0: column 'c': cell 'x' is not a number"):
         to_matrix([pa.array([1.0]), pa.array(["x"])], source="x", column="e*", names=["b", "c"])
+
+
+def test_dictionary_encoded_text_vectors() -> None:
+    arr = pa.array(["[1, 2]", "[3, 4]", "[1, 2]"]).dictionary_encode()
+    np.testing.assert_array_equal(to_matrix([arr], source="x", column="v"), [[1, 2], [3, 4], [1, 2]])
+
+
+def test_dictionary_text_column_in_an_arrow_file(tmp_path: Path) -> None:
+    import pyarrow.feather as feather
+
+    from cosine_cli import score
+
+    t = pa.table({"v": pa.array(["[1, 2]", "[3, 4]"]).dictionary_encode()})
+    feather.write_feather(t, tmp_path / "d.arrow")
+    assert score(str(tmp_path / "d.arrow"), [[1.0, 2.0], [3.0, 4.0]], reduction="sum").loss == -2.0

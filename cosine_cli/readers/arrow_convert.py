@@ -21,10 +21,18 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 
-__all__ = ["is_vector_type", "is_scalar_number", "vector_dtype", "to_matrix", "strings_to_floats"]
+__all__ = ["is_text", "is_vector_type", "is_scalar_number", "vector_dtype", "to_matrix", "strings_to_floats"]
 
 #: A float as text: what ``cast(string -> double)`` accepts (used only to find the bad cell).
 _FLOAT_TEXT = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|(?i:inf|infinity|nan))$"
+
+
+def is_text(t: pa.DataType) -> bool:
+    """A text column (plain, large, view, or dictionary-encoded)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    is_view = getattr(pa.types, "is_string_view", lambda _: False)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or is_view(t))
 
 
 def is_scalar_number(t: pa.DataType) -> bool:
@@ -44,6 +52,15 @@ def vector_dtype(t: pa.DataType) -> np.dtype[np.generic]:
     if pa.types.is_floating(inner):
         return np.dtype(inner.to_pandas_dtype())
     return np.dtype(np.float64)
+
+
+def _plain(arr: pa.Array) -> pa.Array:
+    """Dictionary-encoded and string-view columns as plain ones (text vectors often arrive so)."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if is_text(arr.type) and not pa.types.is_string(arr.type):
+        arr = arr.cast(pa.string())
+    return arr
 
 
 def _first_null(mask: NDArray[np.bool_]) -> int:
@@ -117,8 +134,6 @@ def strings_to_floats(strings: pa.Array, ctx: _Context, what: str) -> pa.Array:
 
 def _text_vectors(arr: pa.Array, ctx: _Context) -> pa.Array:
     """``"[0.1, -0.2]"`` (JSON style) or ``"0.1 -0.2"`` (NumPy repr) per cell, as list<double>."""
-    if pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.string())
     inner = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, r"[\[\]]", " "))
     parts = pc.split_pattern_regex(inner, r"[,\s]+")
     try:
@@ -177,12 +192,12 @@ def to_matrix(
     ``skip_nulls``, a row of NaN that the pipeline leaves out. ``names`` are
     the scalar columns' own names, for errors in one of them.
     """
-    arrays = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
+    arrays = [_plain(c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c) for c in columns]
     ctx = _Context(source, column, offset, dim, skip_nulls)
     if len(arrays) > 1 or is_scalar_number(arrays[0].type):
         return _wide(arrays, ctx, names)
     arr = arrays[0]
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+    if is_text(arr.type):
         arr = _text_vectors(arr, ctx)
     if not is_vector_type(arr.type):
         raise InputError(f"has type {arr.type}; expected a list of numbers, text vectors or number columns",
@@ -214,7 +229,7 @@ def _wide(arrays: list[pa.Array], ctx: _Context, names: Sequence[str] | None) ->
     parts = []
     for j, a in enumerate(arrays):
         cell = _Context(ctx.source, names[j] if names else ctx.column, ctx.offset, ctx.dim, ctx.skip_nulls)
-        if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
+        if is_text(a.type):
             a = strings_to_floats(a, cell, "cell")
         elif not is_scalar_number(a.type):
             raise InputError(f"has type {a.type}; expected numbers", source=ctx.source, column=cell.column)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import UsageProblem
-from .arrow_convert import is_scalar_number, is_vector_type
+from .arrow_convert import is_scalar_number, is_text, is_vector_type
 from .table import TableReader
 
 __all__ = ["classify", "choose_vectors", "choose_scalar", "check_column", "ID_LIKE"]
@@ -37,7 +37,7 @@ def classify(reader: TableReader) -> dict[str, str]:
             kinds[f.name] = "vector"
         elif is_scalar_number(f.type):
             kinds[f.name] = "number"
-        elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+        elif is_text(f.type):
             text.append(f.name)
             kinds[f.name] = "text"
         else:

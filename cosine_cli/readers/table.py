@@ -18,7 +18,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from ..errors import InputError
-from .arrow_convert import is_vector_type, strings_to_floats, to_matrix, vector_dtype
+from .arrow_convert import is_text, is_vector_type, to_matrix, vector_dtype
 
 __all__ = ["TableReader", "VectorView", "ScalarView", "IdView", "column_label"]
 
@@ -146,15 +146,14 @@ class VectorView(_View):
         super().__init__(reader, columns, label)
         self.skip_nulls = skip_nulls
         types = [reader.schema.field(c).type for c in columns]
-        if len(columns) > 1 or not (is_vector_type(types[0]) or pa.types.is_string(types[0])
-                                    or pa.types.is_large_string(types[0])):
+        if len(columns) > 1 or not (is_vector_type(types[0]) or is_text(types[0])):
             self._dim: int | None = len(columns)
         elif pa.types.is_fixed_size_list(types[0]):
             self._dim = types[0].list_size
         else:
             self._dim = None  # a list or text column: seen in the first vector
         self.dtype = np.result_type(*[vector_dtype(t) for t in types])
-        if pa.types.is_string(types[0]) or pa.types.is_large_string(types[0]):
+        if len(columns) == 1 and is_text(types[0]):
             self.dtype = np.dtype(np.float64)
 
     @property
@@ -200,19 +199,13 @@ class ScalarView(_View):
         yield from self._located(self._weights())
 
     def _weights(self) -> Iterator[NDArray[np.generic]]:
-        for offset, (col,) in self._batches():
-            if isinstance(col, pa.ChunkedArray):
-                col = col.combine_chunks()
-            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-                from .arrow_convert import _Context
-
-                col = strings_to_floats(col, _Context(self.name, self.column, offset, None, False), "weight")
-            elif not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
-                raise InputError(f"has type {col.type}; expected numbers", source=self.name, column=self.column)
-            if col.null_count:
-                i = int(np.flatnonzero(np.asarray(col.is_null()))[0])
-                raise InputError("null weight", source=self.name, row=offset + i, column=self.column)
-            yield col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        for offset, cols in self._batches():
+            if is_vector_type(cols[0].type):
+                raise InputError(f"has type {cols[0].type}; expected one number a row",
+                                 source=self.name, column=self.column)
+            # The converter's wide path: numbers or numeric text, nulls refused with their row.
+            m = to_matrix(cols, source=self.name, column=self.column, offset=offset, names=self.columns)
+            yield m.reshape(-1).astype(np.float64, copy=False)
 
 
 class IdView(_View):
