@@ -37,7 +37,7 @@ def _as_source(x: Any, stack: ExitStack, name: str, fmt: str | None = None) -> S
 
 def score(
     pred: PathOrArray | Source,
-    label: PathOrArray | Source,
+    label: PathOrArray | Source | None = None,
     *,
     weights: PathOrArray | Source | float | None = None,
     loss: str = "negative",
@@ -51,6 +51,7 @@ def score(
     label_format: str | None = None,
     sinks: Iterable[Sink] = (),
     collect: bool | None = None,
+    **columns: Any,
 ) -> ScoreResult:
     """Score predictions against labels: arrays, paths or Sources.
 
@@ -58,6 +59,12 @@ def score(
     vector, or an array / path shaped like the per-vector losses (or one per
     leading row). With ``reduction="none"`` the per-vector losses (times
     their weights) are returned in ``result.losses`` unless ``collect=False``.
+
+    Paths may be any input format (``"-"`` reads standard input); ``label=None``
+    means that ``pred`` holds both vector columns. ``columns`` are the fields of
+    :class:`cosine_cli.inputs.InputOptions` (``pred_col``, ``label_col``,
+    ``columns``, ``key``, ``delimiter``, ``header``, ``id_col``, ``join_on_id``,
+    ``weight_col``).
 
     Raises
     ------
@@ -68,6 +75,11 @@ def score(
     """
     options = ScoreOptions(loss=loss, compat=compat, reduction=reduction, axis=axis,
                            nan_policy=nan_policy, chunk_size=chunk_size, worst=worst)
+    collect = (reduction == "none") if collect is None else collect
+    if label is None or columns or (isinstance(pred, (str, os.PathLike)) and isinstance(label, (str, os.PathLike))
+                                    and (weights is None or isinstance(weights, (int, float, str, os.PathLike)))):
+        return _score_paths(pred, label, weights, options, sinks, collect,
+                            dict(columns, pred_format=pred_format, label_format=label_format))
     with ExitStack() as stack:
         p = _as_source(pred, stack, "pred", pred_format)
         t = _as_source(label, stack, "label", label_format)
@@ -76,8 +88,33 @@ def score(
             w = weights
         else:
             w = _as_source(weights, stack, "weights")
-        return score_sources(p, t, options=options, weights=w, sinks=sinks,
-                             collect=(reduction == "none") if collect is None else collect)
+        return score_sources(p, t, options=options, weights=w, sinks=sinks, collect=collect)
+
+
+def _score_paths(pred: Any, label: Any, weights: Any, options: ScoreOptions, sinks: Iterable[Sink],
+                 collect: bool, columns: dict[str, Any]) -> ScoreResult:
+    """Files (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`."""
+    from .errors import UsageProblem
+    from .inputs import InputOptions, open_inputs
+
+    for x, what in ((pred, "pred"), (label, "label")):
+        if x is not None and not isinstance(x, (str, os.PathLike)):
+            raise UsageProblem(f"column options need file paths; {what} is not one")
+    try:
+        opts = InputOptions(**columns)
+    except TypeError as exc:
+        raise UsageProblem(str(exc)) from None
+    scalar = weights if isinstance(weights, (int, float)) else None
+    wpath = None if weights is None or scalar is not None else os.fspath(weights)
+    inputs = open_inputs(os.fspath(pred), None if label is None else os.fspath(label), wpath, opts,
+                         skip_nulls=options.nan_policy == "skip")
+    try:
+        w: Source | float | None = inputs.weights if inputs.weights is not None else scalar
+        return score_sources(inputs.pred, inputs.label, options=options, weights=w, sinks=sinks,
+                             collect=collect, ids=inputs.ids)
+    finally:
+        for c in inputs.closers:
+            c.close()
 
 
 def _part(stream: Iterable[Sequence[ArrayLike]], i: int) -> Iterator[NDArray[Any]]:

@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_INPUT, EXIT_SIGINT, EXIT_SIGTERM, CoslossError, UsageProblem
+from .options import input_kwargs, input_options
 from .output_options import output_options
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -124,7 +125,7 @@ def compare(a_path: str, b_path: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("pred", metavar="PRED")
-@click.argument("label", metavar="LABEL")
+@click.argument("label", metavar="[LABEL]", required=False)
 @click.option("--loss", "loss_kind", type=click.Choice(LOSS_CHOICES), default="negative", show_default=True,
               help="negative: -cos (Keras CosineSimilarity); distance: 1 - cos; squared: (1 - cos)^2.")
 @click.option("--compat", type=click.Choice(COMPAT_CHOICES), default="keras", show_default=True,
@@ -135,7 +136,7 @@ def compare(a_path: str, b_path: str, as_json: bool) -> None:
 @click.option("--axis", type=int, default=-1, show_default=True,
               help="The axis the vectors lie along; other axes index vectors (as in Keras).")
 @click.option("--weights", "weights_path", metavar="FILE",
-              help="Sample weights (.npy): one per vector, one per leading row, or one number.")
+              help="Sample weights (any input format): one per vector, one per leading row, or one number.")
 @click.option("--weight", "weight_value", type=float, metavar="VALUE",
               help="One sample weight for every vector.")
 @click.option("--nan-policy", type=click.Choice(NAN_CHOICES), default="error", show_default=True,
@@ -144,14 +145,19 @@ def compare(a_path: str, b_path: str, as_json: bool) -> None:
 @click.option("--chunk-size", type=click.IntRange(min=1), metavar="ROWS",
               help="Rows per chunk (default: sized to about 4 MiB per input). Results do not depend on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@input_options
 @output_options
-def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, axis: int,
+def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: str, axis: int,
           weights_path: str | None, weight_value: float | None, nan_policy: str,
-          chunk_size: int | None, as_json: bool, **outputs: Any) -> None:
+          chunk_size: int | None, as_json: bool, **options: Any) -> None:
     """Score PRED against LABEL, paired row by row.
 
-    PRED and LABEL are .npy files of the same shape: (rows, dim), or any
-    N-D shape with the vectors along --axis.
+    PRED and LABEL are .npy / .npz arrays of the same shape ((rows, dim), or
+    any N-D shape with the vectors along --axis), or tables: Parquet (a file,
+    a directory or a glob of parts), CSV / TSV (.gz, .bz2, .zst), Arrow IPC
+    (.arrow, .feather, .arrows). With one path, that file holds both vector
+    columns (--pred-col and --label-col). '-' reads standard input (Parquet
+    and Arrow files from a pipe are buffered in memory: they need seeking).
 
     \b
     Examples:
@@ -159,9 +165,16 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
       cosloss score sample_data/preds.npy sample_data/labels.npy \\
           --weights sample_data/weights.npy --reduction mean_with_sample_weight --json
       cosloss score sample_data/preds.npy sample_data/labels.npy --reduction none | sort -g | tail -3
+      cosloss score pairs.parquet --pred-col pred --label-col label --id-col id
+      cosloss score preds.csv.gz labels.parquet --columns 'emb_*' --label-col embedding
+      cosloss score new.parquet ref.parquet --id-col doc_id --join-on-id --weight-col w
+      duckdb -c "COPY (...) TO '/dev/stdout' (FORMAT parquet)" | cosloss score - ref.npy
     """
     if weights_path is not None and weight_value is not None:
         raise click.UsageError("use either --weights FILE or --weight VALUE, not both")
+    columns = input_kwargs(options)  # takes the input options out; the rest are output options
+    if label is None and not (columns.get("pred_col") and columns.get("label_col")):
+        raise click.UsageError("give LABEL, or --pred-col and --label-col to read both from PRED")
     from .api import score as run_score
     from .output_options import OutputPlan
 
@@ -173,8 +186,8 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
     with handled_errors():
         # Every result option is checked here, before any data is read.
         plan = OutputPlan.from_options(
-            outputs, inputs=[pred, label, weights_path], reduction=reduction, loss_kind=loss_kind,
-            weighted=weights_path is not None or weight_value is not None,
+            options, inputs=[pred, label, weights_path], reduction=reduction, loss_kind=loss_kind,
+            weighted=weights_path is not None or weight_value is not None or "weight_col" in columns,
         )
         with plan.running(sys.stdout.buffer, stderr) as output_sinks:
             result = run_score(
@@ -182,11 +195,34 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
                 weights=weights_path if weights_path is not None else weight_value,
                 loss=loss_kind, compat=compat, reduction=reduction, axis=axis,
                 nan_policy=nan_policy, chunk_size=chunk_size, sinks=[*sinks, *output_sinks], collect=False,
-                worst=plan.worst,
+                worst=plan.worst, **columns,
             )
             code = plan.finish(result, as_json=as_json, stdout=stdout, stderr=stderr)
     if code:
         raise click.exceptions.Exit(code)
+
+
+@cli.command()
+@click.argument("path", metavar="FILE")
+@click.option("--format", "fmt", type=click.Choice(("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows")),
+              metavar="FORMAT", help="The format, when the name or first bytes do not say it.")
+@click.option("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected).")
+@click.option("--no-header", is_flag=True, help="CSV without a header line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
+def inspect(path: str, fmt: str | None, delimiter: str | None, no_header: bool, as_json: bool) -> None:
+    """Describe FILE: format, rows, vector columns (dimension, dtype), other columns, row groups.
+
+    \b
+    Examples:
+      cosloss inspect embeddings.parquet
+      cosloss inspect vectors.csv.gz --json
+    """
+    from .inspect import describe, write_description
+
+    with handled_errors():
+        info = describe(path, fmt, delimiter={"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter),
+                        header=not no_header)
+        write_description(info, sys.stdout, as_json=as_json)
 
 
 def _line_writer(stream: Any) -> Any:

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from .accumulate import REDUCTIONS, Accumulator, ScoredChunk, reduce_loss
 from .core import COMPAT_EPSILON, LOSSES, cosine_rows, loss_from_cos
 from .errors import InputError, UsageProblem
+from .ids import add_id_streams, chunk_ids
 from .readers.base import Source, rows_for_bytes
 from .sketch import WorstK
 
@@ -281,6 +282,7 @@ def _source_info(src: Source) -> dict[str, Any]:
         "shape": [d for d in src.shape],
         "dtype": str(np.dtype(src.dtype)),
         **({"format": getattr(src, "format_name")} if hasattr(src, "format_name") else {}),
+        **({"column": getattr(src, "column")} if hasattr(src, "column") else {}),
     }
 
 
@@ -292,6 +294,7 @@ def score_sources(
     weights: Source | float | None = None,
     sinks: Iterable[Sink] = (),
     collect: bool = False,
+    ids: tuple[Source | None, Source | None] = (None, None),
 ) -> ScoreResult:
     """Score two sources of vectors, pairing them row by row.
 
@@ -299,6 +302,9 @@ def score_sources(
     like the per-vector losses (or one per leading row). Every scored chunk is
     passed to each of ``sinks`` as it is produced; ``collect`` keeps the
     per-vector losses in ``ScoreResult.losses`` (for in-memory use).
+    ``ids`` are id columns of pred and label (either may be None): they ride
+    along on ``ScoredChunk.ids``, and when both are given they must agree row
+    by row.
     """
     layout = _check_pair(pred, label, options.axis)
     sinks = list(sinks)
@@ -325,6 +331,7 @@ def score_sources(
     if plan is not None and plan.mode != "scalar":
         streams.append((weights.chunks(rows, 0), 0))  # type: ignore[union-attr]
         names.append(weights.name)  # type: ignore[union-attr]
+    id_at = add_id_streams(streams, names, ids, layout, rows)
 
     acc = Accumulator(worst=WorstK(options.worst))
     known = [d for d in layout.loss_shape if d is not None]
@@ -362,6 +369,8 @@ def score_sources(
             else:
                 weight = w.reshape(-1)
         chunk = ScoredChunk(offset, r.cos, loss_from_cos(r.cos, options.loss), r.zero, skipped, weight, share)
+        if id_at:
+            chunk.ids = chunk_ids(parts, id_at, names, offset)
         acc.update(chunk)
         for sink in sinks:
             sink(chunk)

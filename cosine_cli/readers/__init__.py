@@ -1,7 +1,10 @@
-"""Readers: one registry from a file's format to the :class:`Source` that reads it.
+"""Readers: one registry from a file's format to what reads it.
 
-Adding a format is one opener function and one entry in ``OPENERS`` (and its
-extensions in ``EXTENSIONS``, its magic bytes in ``MAGIC``).
+Array formats (``.npy``, ``.npz``) open as a :class:`Source` directly; table
+formats (Parquet, CSV, Arrow IPC) open as a :class:`~.table.TableReader`, from
+which views present the chosen columns as Sources (see ``cosine_cli.inputs``).
+Adding a format is one opener and its entries in ``EXTENSIONS`` and ``MAGIC``.
+pyarrow is imported only when a table format is opened.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from .base import DEFAULT_CHUNK_BYTES, ArraySource, Source, rows_for_bytes
@@ -20,37 +24,79 @@ __all__ = [
     "Source",
     "NpySource",
     "FORMATS",
+    "TABLE_FORMATS",
     "detect_format",
     "open_source",
+    "open_table",
     "rows_for_bytes",
 ]
 
 Opener = Callable[[str], Source]
 
-OPENERS: dict[str, Opener] = {
-    "npy": NpySource.open,
-}
+#: Table formats, opened by :func:`open_table`.
+TABLE_FORMATS: tuple[str, ...] = ("parquet", "csv", "tsv", "arrow", "arrows")
 
 EXTENSIONS: dict[str, str] = {
     ".npy": "npy",
+    ".npz": "npz",
+    ".parquet": "parquet", ".pq": "parquet", ".parq": "parquet",
+    ".csv": "csv", ".txt": "csv", ".tsv": "tsv",
+    ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow",
+    ".arrows": "arrows",
 }
 
 MAGIC: list[tuple[bytes, str]] = [
     (NPY_MAGIC, "npy"),
+    (b"PK\x03\x04", "npz"),
+    (b"PAR1", "parquet"),
+    (b"ARROW1", "arrow"),
+    (b"\xff\xff\xff\xff", "arrows"),
 ]
 
-FORMATS: tuple[str, ...] = tuple(OPENERS)
+_COMPRESSED = (".gz", ".bz2", ".zst")
+
+
+def _open_npz(path: str) -> Source:
+    from .npz import open_npz
+
+    return open_npz(path)
+
+
+OPENERS: dict[str, Opener] = {
+    "npy": NpySource.open,
+    "npz": _open_npz,
+}
+
+FORMATS: tuple[str, ...] = (*OPENERS, *TABLE_FORMATS)
+
+
+def format_from_head(head: bytes) -> str | None:
+    for magic, fmt in MAGIC:
+        if head.startswith(magic):
+            return fmt
+    return None
+
+
+def _extension(p: Path) -> str:
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSED:
+        return suffixes[-2] if len(suffixes) > 1 else ""
+    return suffixes[-1] if suffixes else ""
 
 
 def detect_format(path: str, override: str | None = None) -> str:
-    """The format of ``path``: ``override`` if given, else its magic bytes, else its extension."""
+    """The format of ``path``: ``override`` if given, else its magic bytes, else its extension.
+
+    A directory or a glob pattern is a Parquet dataset; a compressed file is
+    CSV / TSV (by the extension under the compression's).
+    """
     if override:
-        if override not in OPENERS:
-            raise InputError(f"unknown format {override!r}; expected one of {', '.join(OPENERS)}", source=path)
+        if override not in FORMATS:
+            raise InputError(f"unknown format {override!r}; expected one of {', '.join(FORMATS)}", source=path)
         return override
     p = Path(path)
-    if p.is_dir():
-        raise InputError("is a directory; expected a file", source=path)
+    if p.is_dir() or (any(ch in path for ch in "*?[") and not p.exists()):
+        return "parquet"
     try:
         with open(p, "rb") as f:
             head = f.read(16)
@@ -58,20 +104,63 @@ def detect_format(path: str, override: str | None = None) -> str:
         raise InputError(exc.strerror or str(exc), source=path) from None
     if not head:
         raise InputError("is empty", source=path)
-    for magic, fmt in MAGIC:
-        if head.startswith(magic):
-            return fmt
-    ext = "".join(p.suffixes[-1:]).lower()
+    ext = _extension(p)
+    compressed = bool(p.suffixes) and p.suffixes[-1].lower() in _COMPRESSED
+    fmt = None if compressed else format_from_head(head)
+    if fmt is not None:
+        return fmt
     if ext in EXTENSIONS:
-        fmt = EXTENSIONS[ext]
-        raise InputError(f"does not start like a {fmt} file (its extension says {ext})", source=path)
+        if EXTENSIONS[ext] in ("csv", "tsv"):
+            return EXTENSIONS[ext]
+        raise InputError(f"does not start like a {EXTENSIONS[ext]} file (its extension says {ext})", source=path)
     raise InputError(
-        f"unrecognised format (extension {ext or 'none'!r}); expected one of {', '.join(sorted(EXTENSIONS))}",
+        f"unrecognised format (extension {ext or 'none'!r}); expected one of {', '.join(sorted(EXTENSIONS))} "
+        "(or give the format with --pred-format / --label-format)",
         source=path,
     )
 
 
+def open_table(path: str, fmt: str, *, stream: Any = None, delimiter: str | None = None,
+               header: bool = True) -> Any:
+    """A :class:`~.table.TableReader` for a table format (``stream``: a pipe, for stdin)."""
+    if fmt == "parquet":
+        from .parquet import ParquetReader
+
+        return ParquetReader(path, buffer=stream)
+    if fmt in ("csv", "tsv"):
+        from .csv import CsvReader
+
+        if fmt == "tsv" and delimiter is None:
+            delimiter = "\t"
+        return CsvReader(path, stream=stream, delimiter=delimiter, header=header)
+    if fmt == "arrow":
+        from .ipc import ArrowFileReader
+
+        return ArrowFileReader(path, source=stream)
+    if fmt == "arrows":
+        from .ipc import ArrowStreamReader
+
+        if stream is None:
+            import pyarrow as pa
+
+            stream = pa.OSFile(path, "rb")
+        return ArrowStreamReader(stream, path)
+    raise InputError(f"{fmt} is not a table format", source=path)
+
+
 def open_source(path: str | os.PathLike[str], fmt: str | None = None) -> Source:
-    """Open ``path`` with the reader its format calls for."""
+    """Open ``path`` as one Source of vectors (a table's only vector column)."""
     name = os.fspath(path)
-    return OPENERS[detect_format(name, fmt)](name)
+    fmt = detect_format(name, fmt)
+    if fmt in OPENERS:
+        return OPENERS[fmt](name)
+    from .columns import choose_vectors
+    from .table import VectorView, column_label
+
+    reader = open_table(name, fmt)
+    try:
+        columns = choose_vectors(reader, None, exclude=set(), option="--pred-col")
+        return VectorView(reader, columns, column_label(columns))
+    except BaseException:
+        reader.close()
+        raise

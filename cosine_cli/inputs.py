@@ -1,0 +1,201 @@
+"""From paths and column options to the Sources the pipeline scores.
+
+One place decides, for PRED, LABEL (or one file holding both) and the weights:
+which reader opens each path (or standard input), which columns hold the
+vectors, the ids and the weights, and whether rows are paired by position
+(ids checked row by row) or by id (``join_on_id``, in memory).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError, UsageProblem
+from .readers import OPENERS, TABLE_FORMATS, Source, detect_format, format_from_head, open_table
+
+__all__ = ["InputOptions", "Inputs", "open_inputs", "open_any"]
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """The column and format options of ``cosloss score`` (all optional)."""
+
+    pred_col: str | None = None  #: a column name, or a glob of scalar columns (one a dimension)
+    label_col: str | None = None
+    columns: str | None = None  #: a glob of scalar columns for both sides (``--columns 'emb_*'``)
+    pred_format: str | None = None
+    label_format: str | None = None
+    key: str | None = None  #: the array of an .npz archive
+    delimiter: str | None = None
+    header: bool = True
+    id_col: str | None = None
+    join_on_id: bool = False
+    weight_col: str | None = None
+
+
+@dataclass
+class Inputs:
+    pred: Source
+    label: Source
+    weights: Source | None = None
+    ids: tuple[Any, Any] = (None, None)  #: id sources of pred and label (either may be None)
+    closers: list[Any] = field(default_factory=list)
+
+
+def _stdin() -> Any:
+    return sys.stdin.buffer
+
+
+def open_any(path: str, fmt: str | None, opts: InputOptions) -> Any:
+    """A Source (array formats) or a TableReader (table formats) for ``path`` ("-": stdin)."""
+    if path == "-":
+        return _open_stdin(fmt, opts)
+    fmt = detect_format(path, fmt)
+    if fmt == "npz":
+        from .readers.npz import open_npz
+
+        return open_npz(path, opts.key)
+    if fmt in OPENERS:
+        return OPENERS[fmt](path)
+    return open_table(path, fmt, delimiter=opts.delimiter, header=opts.header)
+
+
+def _open_stdin(fmt: str | None, opts: InputOptions) -> Any:
+    """Standard input: the format from its first bytes (or ``fmt``). Parquet, Arrow files and
+    .npz need seeking, so they are read into memory first; the others stream."""
+    from .readers.npy import NpySource
+    from .readers.streams import Prefixed, read_head
+
+    stream = _stdin()
+    head = read_head(stream, 8)
+    if not head:
+        raise InputError("is empty", source="-")
+    fmt = fmt or format_from_head(head) or "csv"
+    if fmt in ("parquet", "arrow", "npz"):
+        data = head + stream.read()
+        if fmt == "npz":
+            import io
+
+            from .readers.npz import open_npz
+
+            return open_npz(io.BytesIO(data), opts.key, name="-")  # type: ignore[arg-type]
+        import pyarrow as pa
+
+        return open_table("-", fmt, stream=pa.BufferReader(data))
+    raw = Prefixed(head, stream)
+    if fmt == "npy":
+        return NpySource(raw, "-", seekable=False)  # type: ignore[arg-type]
+    if fmt not in TABLE_FORMATS:
+        raise UsageProblem(f"unknown format {fmt!r}; expected one of {', '.join(('npy', 'npz', *TABLE_FORMATS))}")
+    return open_table("-", fmt, stream=raw, delimiter=opts.delimiter, header=opts.header)
+
+
+def _is_table(x: Any) -> bool:
+    return hasattr(x, "schema") and hasattr(x, "register")
+
+
+def _has(x: Any, column: str | None) -> bool:
+    return column is not None and _is_table(x) and column in x.schema.names
+
+
+def _vector_view(reader: Any, spec: str | None, exclude: set[str], option: str, skip_nulls: bool) -> Any:
+    from .readers.columns import choose_vectors
+    from .readers.table import VectorView, column_label
+
+    cols = choose_vectors(reader, spec, exclude=exclude, option=option)
+    return VectorView(reader, cols, column_label(cols, spec), skip_nulls=skip_nulls)
+
+
+def _needs_table(x: Any, what: str, name: str) -> None:
+    if not _is_table(x):
+        raise UsageProblem(f"{what} needs a table input (Parquet, CSV, Arrow); {name} is an array file")
+
+
+def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOptions,
+                *, skip_nulls: bool = False) -> Inputs:
+    """Open everything a score needs. ``label=None``: PRED holds both vector columns."""
+    from .readers.columns import check_column, choose_scalar
+    from .readers.table import IdView, ScalarView
+
+    if pred == "-" and label == "-":
+        raise UsageProblem("only one of PRED and LABEL can be read from standard input (-)")
+    closers: list[Any] = []
+    try:
+        p = open_any(pred, opts.pred_format, opts)
+        closers.append(p)
+        if label is None:
+            _needs_table(p, "a one-file pair (no LABEL)", pred)
+            if opts.pred_col is None and opts.label_col is None:
+                raise UsageProblem(f"one file holds both sides: choose its columns with --pred-col and "
+                                   f"--label-col (columns of {pred}: {', '.join(p.schema.names)})")
+            t = p
+        else:
+            t = open_any(label, opts.label_format, opts)
+            closers.append(t)
+        # Columns that are not vectors: ids and weights, in whichever table has them.
+        reserved = {c for c in (opts.id_col, opts.weight_col) if c is not None}
+        w_reader = None
+        if weights is not None:
+            w_reader = open_any(weights, None, opts)
+            closers.append(w_reader)
+        pv_exclude = set(reserved)
+        if label is None and opts.label_col is not None and not any(ch in opts.label_col for ch in "*?["):
+            pv_exclude.add(opts.label_col)
+        p_spec = opts.pred_col or opts.columns
+        l_spec = opts.label_col or opts.columns
+        if _is_table(p):
+            pv: Any = _vector_view(p, p_spec, pv_exclude, "--pred-col", skip_nulls)
+        else:
+            pv = p
+        if _is_table(t):
+            tv_exclude = set(reserved) | (set(pv.columns) if t is p else set())
+            tv: Any = _vector_view(t, l_spec, tv_exclude, "--label-col", skip_nulls)
+        else:
+            tv = t
+        ids: tuple[Any, Any] = (None, None)
+        if opts.id_col is not None:
+            pid = IdView(p, [opts.id_col], opts.id_col) if _has(p, opts.id_col) else None
+            tid = (IdView(t, [opts.id_col], opts.id_col) if _has(t, opts.id_col) else None) if t is not p else None
+            if pid is None and tid is None:
+                for x in (p, t):
+                    if _is_table(x):
+                        check_column(x, opts.id_col, "--id-col")
+                raise UsageProblem(f"--id-col {opts.id_col}: neither input is a table with that column")
+            ids = (pid, tid)
+        if opts.join_on_id and (ids[0] is None or (ids[1] is None and t is not p)):
+            raise UsageProblem("--join-on-id needs the --id-col column in both PRED and LABEL")
+        w: Any = None
+        if w_reader is not None:
+            if _is_table(w_reader):
+                col = choose_scalar(w_reader, opts.weight_col, exclude={opts.id_col} if opts.id_col else set(),
+                                    option="--weight-col")
+                w = ScalarView(w_reader, [col], col)
+            else:
+                w = w_reader
+        elif opts.weight_col is not None:
+            owner = p if _has(p, opts.weight_col) else t if _has(t, opts.weight_col) else None
+            if owner is None:
+                tables = [x for x in (p, t) if _is_table(x)]
+                if not tables:
+                    raise UsageProblem("--weight-col needs a table input (Parquet, CSV, Arrow); "
+                                       "both inputs are array files")
+                raise UsageProblem(f"--weight-col {opts.weight_col}: no such column in "
+                                   f"{' or '.join(x.name for x in tables)}")
+            w = ScalarView(owner, [opts.weight_col], opts.weight_col)
+        inputs = Inputs(pv, tv, w, ids, closers)
+        if opts.join_on_id and t is not p:
+            from .join import join_on_id
+
+            inputs = join_on_id(inputs, weights_follow_label=w is not None and getattr(w, "reader", None) is t)
+        return inputs
+    except BaseException:
+        for c in closers:
+            c.close()
+        raise
+
+
+def path_like(x: Any) -> bool:
+    return isinstance(x, (str, os.PathLike))
