@@ -38,6 +38,9 @@ class DataError(click.ClickException):
 
     exit_code = EXIT_INPUT
 
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
 
 class Terminated(BaseException):
     """Raised from the SIGTERM handler so that clean-up runs as for Ctrl-C."""

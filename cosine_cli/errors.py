@@ -40,6 +40,9 @@ class InputError(CoslossError, ValueError):
         self.source = source
         self.row = row
         self.column = column
+        # One line on stderr is the contract: library messages (pyarrow's among them)
+        # can carry newlines, so fold all white space here.
+        message = " ".join(str(message).split())
         self.detail = message
         where = []
         if source is not None:

@@ -7,6 +7,7 @@ mutation happened to leave a valid file, 3 for bad input) and never a traceback.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,8 +99,9 @@ def test_fuzz_reader(fmt: str, tmp_path: Path) -> None:
     good.write_bytes(make())
     runner = CliRunner()
     assert runner.invoke(cli, ["score", str(good), str(good)]).exit_code == 0
-    rng = np.random.default_rng(sum(map(ord, fmt)))
-    for i, data in enumerate(mutations(make(), rng, 60)):
+    # CI runs a fixed, small campaign; COSLOSS_FUZZ_COUNT / COSLOSS_FUZZ_SEED run a longer one.
+    rng = np.random.default_rng(sum(map(ord, fmt)) + int(os.environ.get("COSLOSS_FUZZ_SEED", "0")))
+    for i, data in enumerate(mutations(make(), rng, int(os.environ.get("COSLOSS_FUZZ_COUNT", "60")))):
         bad = tmp_path / f"m{i}{suffix}"
         bad.write_bytes(data)
         result = runner.invoke(cli, ["score", str(bad), str(good)])

@@ -86,6 +86,8 @@ def _fixed_size(arr: pa.FixedSizeListArray) -> NDArray[np.generic]:
     # .values is the whole child array: take this array's slice of it (flatten() would
     # drop the slots of null vectors and break the reshape).
     flat = _numbers(_child_slice(arr))
+    if flat.shape[0] != len(arr) * d:
+        raise InputError(f"corrupt vector column: {flat.shape[0]} values for {len(arr)} vectors of {d}")
     return flat.reshape(len(arr), d)
 
 

@@ -8,7 +8,7 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import UsageProblem
+from ..errors import InputError, UsageProblem
 from .arrow_convert import is_scalar_number, is_text, is_vector_type
 from .table import TableReader
 
@@ -89,7 +89,9 @@ def choose_vectors(reader: TableReader, spec: str | None, *, exclude: set[str], 
     numbers = [n for n in names if kinds[n] == "number" and n not in exclude and not ID_LIKE.match(n)]
     if numbers:
         return numbers
-    raise UsageProblem(f"{reader.name} has no vector column; its columns: {_describe(reader, kinds, names)}")
+    # Nothing to choose from is a property of the data (exit 3), not of the options.
+    raise InputError(f"has no vector column (a list of numbers, or number columns); its columns: "
+                     f"{_describe(reader, kinds, names)}", source=reader.name)
 
 
 def choose_scalar(reader: TableReader, spec: str | None, *, exclude: set[str], option: str) -> str:

@@ -90,6 +90,10 @@ class CsvReader(TableReader):
             )
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"not a readable CSV file ({_short(exc)})", source=name) from None
+        try:
+            self._reader.schema.names  # noqa: B018 - pyarrow decodes the names here
+        except UnicodeDecodeError:
+            raise InputError("the header is not valid UTF-8", source=name, row="line 1") from None
         self.schema = self._reader.schema
 
     @staticmethod

@@ -28,10 +28,12 @@ class ArrowFileReader(TableReader):
         try:
             self._file = source if source is not None else pa.OSFile(path, "rb")
             self._reader = ipc.open_file(self._file)
+            # count_rows reads every batch's metadata: a corrupt one fails here, named.
+            num_rows = self._reader.count_rows()
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"not a readable Arrow IPC file ({exc})", source=path) from None
         super().__init__(path, self._reader.schema)
-        self.num_rows = self._reader.count_rows()
+        self.num_rows = num_rows
         self.row_groups = self._reader.num_record_batches
 
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
@@ -41,7 +43,10 @@ class ArrowFileReader(TableReader):
     def _sample(self, columns: list[str]) -> pa.RecordBatch | None:
         if self._reader.num_record_batches == 0:
             return None
-        return self._reader.get_batch(0).select(columns).slice(0, 16)
+        try:
+            return self._reader.get_batch(0).select(columns).slice(0, 16)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"not a readable Arrow IPC file ({exc})", source=self.name) from None
 
     def close(self) -> None:
         super().close()

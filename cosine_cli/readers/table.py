@@ -68,11 +68,27 @@ class TableReader:
         """The first batch (all columns), read once and handed to every view too."""
         if self._it is None:
             self._it = iter(self._batches(list(self.schema.names)))
-            self._head = next(self._it, None)
+            self._head = self._pull()
             if self._head is not None:
                 for q in self._queues:
                     q.append(self._head)
         return self._head
+
+    def _pull(self) -> pa.RecordBatch | None:
+        """The next batch, checked; a decoder's complaint becomes an InputError naming the file."""
+        assert self._it is not None
+        try:
+            batch = next(self._it, None)
+            if batch is not None:
+                # Cheap (buffer sizes, not values): corrupt IPC/Parquet data can decode into
+                # arrays whose buffers are shorter than their length says.
+                batch.validate()
+            return batch
+        except InputError:
+            raise
+        except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"cannot be read ({detail})", source=self.name) from None
 
     def register(self, columns: list[str]) -> int:
         """A new consumer of ``columns``; returns its id for :meth:`next_batch`."""
@@ -89,7 +105,7 @@ class TableReader:
         if not q:
             if self._it is None:
                 self._it = iter(self._batches(self._columns if self.prunes else list(self.schema.names)))
-            b = next(self._it, None)
+            b = self._pull()
             if b is None:
                 return None
             self._dispatched += 1
