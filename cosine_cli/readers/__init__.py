@@ -122,7 +122,25 @@ def detect_format(path: str, override: str | None = None) -> str:
 
 def open_table(path: str, fmt: str, *, stream: Any = None, delimiter: str | None = None,
                header: bool = True) -> Any:
-    """A :class:`~.table.TableReader` for a table format (``stream``: a pipe, for stdin)."""
+    """A :class:`~.table.TableReader` for a table format (``stream``: a pipe, for stdin).
+
+    Whatever a decoder raises on malformed bytes while opening (pyarrow's errors, a
+    UnicodeDecodeError in a schema name, ...) becomes an InputError naming the file.
+    """
+    try:
+        return _open_table(path, fmt, stream=stream, delimiter=delimiter, header=header)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - untrusted bytes: every failure to decode is bad input
+        import pyarrow as pa
+
+        if not isinstance(exc, (pa.ArrowException, OSError, ValueError, UnicodeDecodeError, EOFError)):
+            raise
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"not a readable {fmt} file ({detail})", source=path) from None
+
+
+def _open_table(path: str, fmt: str, *, stream: Any, delimiter: str | None, header: bool) -> Any:
     if fmt == "parquet":
         from .parquet import ParquetReader
 

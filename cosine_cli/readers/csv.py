@@ -71,7 +71,10 @@ class CsvReader(TableReader):
             is_tsv = any(s == ".tsv" for s in suffixes)
             delimiter = "\t" if is_tsv else detect_delimiter(text)
         self.delimiter = delimiter
-        cells = next(pycsv.reader([text], delimiter=delimiter), [])
+        try:
+            cells = next(pycsv.reader([text], delimiter=delimiter), [])
+        except pycsv.Error as exc:  # a stray carriage return or NUL in the header line
+            raise InputError(f"the header line cannot be parsed ({exc})", source=name, row="line 1") from None
         names = [c.strip() for c in cells] if header else [f"f{i}" for i in range(len(cells))]
         if not names:
             raise InputError("is empty", source=name)

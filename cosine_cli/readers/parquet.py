@@ -74,18 +74,18 @@ class ParquetReader(TableReader):
         self.row_groups = sum(f.metadata.num_row_groups for f in self._files)
 
     def _batch_rows(self, columns: list[str]) -> int:
-        """Rows per batch so that a batch of these columns holds about a chunk's bytes."""
+        """Rows per batch so that a batch holds about a chunk's bytes.
+
+        Sized from the row group's total (all columns: batches can only come out smaller than the
+        budget). Per-column chunk metadata is deliberately not touched: on a corrupt footer
+        pyarrow's accessor for it aborts the whole process (an uncaught C++ exception about
+        level histograms), where reading the data raises a Python error we can report.
+        """
         md = self._files[0].metadata
         if md.num_row_groups == 0 or md.row_group(0).num_rows == 0:
             return 65536
         rg = md.row_group(0)
-        wanted = set(columns)
-        size = sum(
-            rg.column(j).total_uncompressed_size
-            for j in range(rg.num_columns)
-            if rg.column(j).path_in_schema.split(".")[0] in wanted
-        )
-        per_row = max(1, size // rg.num_rows)
+        per_row = max(1, rg.total_byte_size // rg.num_rows)
         return max(1, min(65536, DEFAULT_CHUNK_BYTES // per_row))
 
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:

@@ -41,6 +41,7 @@ class TableReader:
 
     def __init__(self, name: str, schema: pa.Schema) -> None:
         self.name = name
+        _check_names(schema, name)
         self.schema = schema
         self._columns: list[str] = []
         self._queues: list[deque[pa.RecordBatch]] = []
@@ -115,6 +116,20 @@ class TableReader:
 
     def sample(self, columns: list[str]) -> pa.RecordBatch | None:
         return self._sample(columns) if columns else None
+
+
+def _check_names(schema: pa.Schema, name: str) -> None:
+    """Column names must decode and be unique: pyarrow decodes them lazily (a UnicodeDecodeError
+    far from here) and looks them up by name (a KeyError for a duplicate)."""
+    try:
+        names = list(schema.names)
+    except UnicodeDecodeError:
+        raise InputError("has a column name that is not valid UTF-8", source=name) from None
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"has two columns named {n!r}; column names must be unique", source=name)
+        seen.add(n)
 
 
 class _View:
