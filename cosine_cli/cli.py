@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
+from .engine_options import engine_kwargs, engine_options
 from .errors import EXIT_INPUT, EXIT_SIGINT, EXIT_SIGTERM, CoslossError, UsageProblem
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -125,13 +126,17 @@ def cli() -> None:
 @click.option("--chunk-size", type=click.IntRange(min=1), metavar="ROWS",
               help="Rows per chunk (default: sized to about 4 MiB per input). Results do not depend on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@engine_options
 def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, axis: int,
           weights_path: str | None, weight_value: float | None, nan_policy: str,
-          chunk_size: int | None, as_json: bool) -> None:
+          chunk_size: int | None, as_json: bool, engine: str, scheduler: str | None,
+          workers: int | None, task_rows: int | None, storage_options: tuple[str, ...]) -> None:
     """Score PRED against LABEL, paired row by row.
 
     PRED and LABEL are .npy files of the same shape: (rows, dim), or any
-    N-D shape with the vectors along --axis.
+    N-D shape with the vectors along --axis. Either may be a URI (s3://,
+    gs://, hdfs://, file://); a directory or glob of Parquet files is a
+    dataset, read in sorted path order.
 
     \b
     Examples:
@@ -139,6 +144,7 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
       cosloss score sample_data/preds.npy sample_data/labels.npy \\
           --weights sample_data/weights.npy --reduction mean_with_sample_weight --json
       cosloss score sample_data/preds.npy sample_data/labels.npy --reduction none | sort -g | tail -3
+      cosloss score s3://bucket/preds/ s3://bucket/labels/ --engine dask --scheduler tcp://sched:8786
     """
     if weights_path is not None and weight_value is not None:
         raise click.UsageError("use either --weights FILE or --weight VALUE, not both")
@@ -151,11 +157,14 @@ def score(pred: str, label: str, loss_kind: str, compat: str, reduction: str, ax
     if reduction == "none":
         sinks.append(_line_writer(stdout))
     with handled_errors():
+        where = engine_kwargs(engine, scheduler, workers, task_rows, storage_options)
+        if engine == "dask" and reduction == "none":
+            raise click.UsageError("--reduction none is not available with --engine dask yet")
         result = run_score(
             pred, label,
             weights=weights_path if weights_path is not None else weight_value,
             loss=loss_kind, compat=compat, reduction=reduction, axis=axis,
-            nan_policy=nan_policy, chunk_size=chunk_size, sinks=sinks, collect=False,
+            nan_policy=nan_policy, chunk_size=chunk_size, sinks=sinks, collect=False, **where,
         )
         # With reduction none, stdout carries the per-vector losses and nothing else.
         out = stderr if reduction == "none" else stdout
