@@ -53,6 +53,8 @@ def put_parquet_parts(fs: pafs.FileSystem, base: str, array: np.ndarray, files: 
     """Write ``array`` as files of row groups with the given row counts (column "emb")."""
     start = 0
     dim = array.shape[1]
+    if isinstance(fs, pafs.LocalFileSystem):
+        fs.create_dir(base, recursive=True)
     for k, groups in enumerate(files):
         n = sum(groups)
         flat = pa.array(array[start:start + n].reshape(-1))
