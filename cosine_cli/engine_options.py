@@ -20,8 +20,7 @@ def engine_options(f: F) -> F:
     """Add --engine, --scheduler, --workers, --task-rows and --storage-option to a command."""
     options = [
         click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="local", show_default=True,
-                     help="local: this process; dask: row ranges on a Dask cluster (extra 'dask').",
-                     envvar="COSLOSS_ENGINE"),
+                     help="local: this process; dask: row ranges on a Dask cluster (extra 'dask')."),
         click.option("--scheduler", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS",
                      help="Dask scheduler to use (tcp://host:8786; default $DASK_SCHEDULER_ADDRESS, "
                           "else a local cluster)."),

@@ -169,7 +169,7 @@ class Side:
             return RangeSpec(self.name, self.fs, "npy", shape, self.dtype, path=self.files[0], start=start)
         pieces = []
         first = 0
-        for path, groups in zip(self.files, self.row_groups or []):
+        for path, groups in zip(self.files, self.row_groups or [], strict=True):
             for i, n in enumerate(groups):
                 lo, hi = max(start - first, 0), min(stop - first, n)
                 if hi > lo:
