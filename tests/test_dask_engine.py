@@ -170,3 +170,25 @@ def test_a_killed_worker_is_retried_and_the_result_is_exact(dask_client: Any, lo
     dask_client.wait_for_workers(2, timeout=30)
     assert set(dask_client.scheduler_info()["workers"]) != before  # and was replaced
     same_summary(got, score(p, t).to_dict())
+
+
+def test_scheduler_from_environment_and_own_local_cluster(dask_client: Any, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    p, t = vectors(500, 6, 40), vectors(500, 6, 41)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "t.npy", t)
+    want = score(p, t).to_dict()
+    args = ["score", str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), "--engine", "dask", "--json",
+            "--task-rows", "120"]
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", dask_client.scheduler.address)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.stderr
+    got = json.loads(result.stdout)
+    same_summary(got, want)
+    assert got["engine"] == {"name": "dask", "tasks": 5, "scheduler": dask_client.scheduler.address}
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS")
+    result = CliRunner().invoke(cli, [*args, "--workers", "1"])  # starts and stops its own LocalCluster
+    assert result.exit_code == 0, result.stderr
+    got = json.loads(result.stdout)
+    same_summary(got, want)
+    assert got["engine"]["scheduler"] != dask_client.scheduler.address
