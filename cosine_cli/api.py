@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .errors import UsageProblem
 from .pipeline import ScoreOptions, ScoreResult, Sink, score_sources
 from .readers import ArraySource, Source, open_source
 from .readers.base import IterSource
@@ -25,7 +26,26 @@ __all__ = ["score", "score_chunks"]
 PathOrArray = str | os.PathLike[str] | ArrayLike
 
 
-def _as_source(x: Any, stack: ExitStack, name: str, fmt: str | None = None) -> Source:
+def _is_remote(x: Any) -> bool:
+    """A URI (s3://, gs://, hdfs://, file://): read through pyarrow's file systems."""
+    from .remote import is_uri
+
+    return isinstance(x, (str, os.PathLike)) and is_uri(os.fspath(x))
+
+
+def _open_remote(path: str, storage_options: dict[str, Any] | None) -> Source:
+    from .engines.ranges import open_side
+
+    side = open_side(path, storage_options)
+    return side.range(0, side.shape[0]).open()  # type: ignore[no-any-return]
+
+
+def _as_source(x: Any, stack: ExitStack, name: str, fmt: str | None = None,
+               storage_options: dict[str, Any] | None = None) -> Source:
+    if _is_remote(x) and fmt in (None, "npy", "parquet"):
+        src = _open_remote(os.fspath(x), storage_options)
+        stack.callback(src.close)
+        return src
     if isinstance(x, (str, os.PathLike)):
         src = open_source(x, fmt)
         stack.callback(src.close)
@@ -51,6 +71,12 @@ def score(
     label_format: str | None = None,
     sinks: Iterable[Sink] = (),
     collect: bool | None = None,
+    engine: str = "local",
+    storage_options: dict[str, Any] | None = None,
+    scheduler: Any = None,
+    workers: int | None = None,
+    rows_per_task: int | None = None,
+    output_dir: str | None = None,
     **columns: Any,
 ) -> ScoreResult:
     """Score predictions against labels: arrays, paths or Sources.
@@ -66,6 +92,17 @@ def score(
     ``columns``, ``key``, ``delimiter``, ``header``, ``id_col``, ``join_on_id``,
     ``weight_col``).
 
+    Paths may be URIs (``s3://bucket/preds/``, ``gs://``, ``hdfs://``,
+    ``file://``); a directory or glob of Parquet files is one dataset.
+    ``storage_options`` configure the object store (for S3 any keyword of
+    ``pyarrow.fs.S3FileSystem``, over the AWS environment variables).
+
+    ``engine="dask"`` scores row ranges on a Dask cluster: ``scheduler`` is an
+    address, a ``distributed.Client`` or None (``$DASK_SCHEDULER_ADDRESS``, else
+    a local cluster of ``workers`` processes); ``rows_per_task`` sizes the
+    ranges; ``output_dir`` receives one Parquet part of per-vector results per
+    task. Inputs are then paths or URIs, weights a number or an ``.npy`` path.
+
     Raises
     ------
     cosine_cli.InputError
@@ -76,25 +113,41 @@ def score(
     options = ScoreOptions(loss=loss, compat=compat, reduction=reduction, axis=axis,
                            nan_policy=nan_policy, chunk_size=chunk_size, worst=worst)
     collect = (reduction == "none") if collect is None else collect
-    if label is None or columns or (isinstance(pred, (str, os.PathLike)) and isinstance(label, (str, os.PathLike))
-                                    and (weights is None or isinstance(weights, (int, float, str, os.PathLike)))):
+    column_options = {k: v for k, v in columns.items() if not (k == "header" and v is True)}
+    if engine == "dask":
+        from .engines.dask_engine import score_dask
+
+        if not all(isinstance(x, (str, os.PathLike)) for x in (pred, label)):
+            raise UsageProblem("engine 'dask' reads files: pass paths or URIs, not arrays")
+        if column_options:
+            raise UsageProblem("column options are not available with engine 'dask' yet")
+        return score_dask(os.fspath(pred), os.fspath(label), options=options, weights=weights,  # type: ignore[arg-type]
+                          scheduler=scheduler, workers=workers, storage_options=storage_options,
+                          rows_per_task=rows_per_task, output_dir=output_dir)
+    if engine != "local":
+        raise UsageProblem(f"unknown engine {engine!r}; expected local or dask")
+    remote = _is_remote(pred) or _is_remote(label) or _is_remote(weights)
+    if not remote and (label is None or columns or (
+            isinstance(pred, (str, os.PathLike)) and isinstance(label, (str, os.PathLike))
+            and (weights is None or isinstance(weights, (int, float, str, os.PathLike))))):
         return _score_paths(pred, label, weights, options, sinks, collect,
                             dict(columns, pred_format=pred_format, label_format=label_format))
+    if remote and column_options:
+        raise UsageProblem("column options are not available for s3:// and other URIs yet")
     with ExitStack() as stack:
-        p = _as_source(pred, stack, "pred", pred_format)
-        t = _as_source(label, stack, "label", label_format)
+        p = _as_source(pred, stack, "pred", pred_format, storage_options)
+        t = _as_source(label, stack, "label", label_format, storage_options)
         w: Source | float | None
         if weights is None or isinstance(weights, (int, float)):
             w = weights
         else:
-            w = _as_source(weights, stack, "weights")
+            w = _as_source(weights, stack, "weights", None, storage_options)
         return score_sources(p, t, options=options, weights=w, sinks=sinks, collect=collect)
 
 
 def _score_paths(pred: Any, label: Any, weights: Any, options: ScoreOptions, sinks: Iterable[Sink],
                  collect: bool, columns: dict[str, Any]) -> ScoreResult:
     """Files (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`."""
-    from .errors import UsageProblem
     from .inputs import InputOptions, open_inputs
 
     for x, what in ((pred, "pred"), (label, "label")):

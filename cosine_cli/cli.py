@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
+from .engine_options import engine_kwargs, engine_options
 from .errors import EXIT_INPUT, EXIT_SIGINT, EXIT_SIGTERM, CoslossError, UsageProblem
 from .options import input_kwargs, input_options
 from .output_options import output_options
@@ -150,6 +151,7 @@ def compare(a_path: str, b_path: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @input_options
 @output_options
+@engine_options
 def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: str, axis: int,
           weights_path: str | None, weight_value: float | None, nan_policy: str,
           chunk_size: int | None, as_json: bool, **options: Any) -> None:
@@ -161,6 +163,8 @@ def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: 
     (.arrow, .feather, .arrows). With one path, that file holds both vector
     columns (--pred-col and --label-col). '-' reads standard input (Parquet
     and Arrow files from a pipe are buffered in memory: they need seeking).
+    Either may be a URI (s3://, gs://, hdfs://, file://) holding .npy or
+    Parquet.
 
     \b
     Examples:
@@ -172,6 +176,7 @@ def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: 
       cosloss score preds.csv.gz labels.parquet --columns 'emb_*' --label-col embedding
       cosloss score new.parquet ref.parquet --id-col doc_id --join-on-id --weight-col w
       duckdb -c "COPY (...) TO '/dev/stdout' (FORMAT parquet)" | cosloss score - ref.npy
+      cosloss score s3://bucket/preds/ s3://bucket/labels/ --engine dask --scheduler tcp://sched:8786
     """
     if weights_path is not None and weight_value is not None:
         raise click.UsageError("use either --weights FILE or --weight VALUE, not both")
@@ -188,6 +193,10 @@ def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: 
         sinks.append(_line_writer(stdout))
     with handled_errors():
         # Every result option is checked here, before any data is read.
+        where = engine_kwargs(options.pop("engine"), options.pop("scheduler"), options.pop("workers"),
+                              options.pop("task_rows"), options.pop("storage_options"))
+        if where.get("engine") == "dask" and reduction == "none":
+            raise click.UsageError("--reduction none is not available with --engine dask yet")
         plan = OutputPlan.from_options(
             options, inputs=[pred, label, weights_path], reduction=reduction, loss_kind=loss_kind,
             weighted=weights_path is not None or weight_value is not None or "weight_col" in columns,
@@ -198,7 +207,7 @@ def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: 
                 weights=weights_path if weights_path is not None else weight_value,
                 loss=loss_kind, compat=compat, reduction=reduction, axis=axis,
                 nan_policy=nan_policy, chunk_size=chunk_size, sinks=[*sinks, *output_sinks], collect=False,
-                worst=plan.worst, **columns,
+                worst=plan.worst, **columns, **where,
             )
             code = plan.finish(result, as_json=as_json, stdout=stdout, stderr=stderr)
     if code:

@@ -43,6 +43,13 @@ def _read_header(f: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtyp
     return tuple(int(d) for d in shape), bool(fortran), np.dtype(dtype)
 
 
+def _file_size(f: BinaryIO) -> int:
+    size = getattr(f, "size", None)
+    if callable(size):  # a pyarrow file (object storage, remote.py) has no file descriptor
+        return int(size())
+    return os.fstat(f.fileno()).st_size
+
+
 class NpySource:
     """A ``.npy`` file (or stream) as a :class:`~cosine_cli.readers.base.Source`."""
 
@@ -57,7 +64,7 @@ class NpySource:
         self._seekable = f.seekable() if seekable is None else seekable
         n_bytes = int(np.prod(self._shape, dtype=np.int64)) * dtype.itemsize
         if self._seekable:
-            size = os.fstat(f.fileno()).st_size
+            size = _file_size(f)
             if size - self._offset < n_bytes:
                 raise InputError(
                     f"truncated: the header promises {n_bytes} bytes of data for shape "
@@ -125,9 +132,10 @@ class NpySource:
         # Fortran order, or vectors along axis 0: slices are not contiguous in
         # the file, so a memory map serves them; its pages are released after
         # every chunk so that they do not pile up in our resident set.
-        if not self._seekable:
+        if not self._seekable or callable(getattr(self._f, "size", None)):
             raise InputError(
-                "a Fortran-order array (or vectors along axis 0) needs a seekable file, not a stream",
+                "a Fortran-order array (or vectors along axis 0) needs a seekable local file, "
+                "not a stream or an object in object storage",
                 source=self.name,
             )
         mapping = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
