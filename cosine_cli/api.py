@@ -198,6 +198,7 @@ def score_chunks(
 
         raise InputError("no chunks to score", source="<chunks>")
     streams = itertools.tee(rest, len(head))
-    sources = [IterSource(_part(s, i), name) for i, (s, name) in enumerate(zip(streams, ("pred", "label", "weights")))]
+    names = ("pred", "label", "weights")[: len(streams)]
+    sources = [IterSource(_part(s, i), name) for i, (s, name) in enumerate(zip(streams, names, strict=True))]
     w: Source | float | None = sources[2] if len(sources) > 2 else weight  # type: ignore[assignment]
     return score(sources[0], sources[1], weights=w, **options)  # type: ignore[arg-type]

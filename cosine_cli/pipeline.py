@@ -155,7 +155,7 @@ def _check_pair(pred: Source, label: Source, axis: int) -> Layout:
             f"vectors of dimension {lp.dim} in {pred.name} but {ll.dim} in {label.name}", source=label.name
         )
     if len(pred.shape) != len(label.shape) or any(
-        a is not None and b is not None and a != b for a, b in zip(pred.shape, label.shape)
+        a is not None and b is not None and a != b for a, b in zip(pred.shape, label.shape, strict=False)
     ):
         raise InputError(
             f"shape {_describe_shape(label.shape)} does not match {pred.name}'s {_describe_shape(pred.shape)}"
@@ -186,7 +186,7 @@ def _weight_plan(weights: Source, layout: Layout, pred_name: str) -> WeightPlan:
     if len(ws) == 0 or (ws == (1,) and len(ls) == 0):
         return WeightPlan("scalar")
     lead_ok = ws[0] is None or ls[0] is None or ws[0] == ls[0] if ls else False
-    if len(ws) == len(ls) and lead_ok and all(a == b for a, b in zip(ws[1:], ls[1:])):
+    if len(ws) == len(ls) and lead_ok and all(a == b for a, b in zip(ws[1:], ls[1:], strict=True)):
         return WeightPlan("full")
     if len(ws) == 1 and len(ls) > 1 and lead_ok:
         return WeightPlan("row")
@@ -258,8 +258,8 @@ def aligned(
                 "inputs are paired row by row and must have the same number of rows",
                 source=names[short],
             )
-        r = min(b.shape[ax] - p for b, (_, ax), p in zip(bufs, streams, pos))  # type: ignore[union-attr]
-        yield tuple(_take(b, ax, p, p + r) for b, (_, ax), p in zip(bufs, streams, pos))  # type: ignore[arg-type]
+        r = min(b.shape[ax] - p for b, (_, ax), p in zip(bufs, streams, pos, strict=True))  # type: ignore[union-attr]
+        yield tuple(_take(b, ax, p, p + r) for b, (_, ax), p in zip(bufs, streams, pos, strict=True))  # type: ignore[arg-type]
         for i in range(k):
             pos[i] += r
             done[i] += r
@@ -281,8 +281,8 @@ def _source_info(src: Source) -> dict[str, Any]:
         "path": src.name,
         "shape": [d for d in src.shape],
         "dtype": str(np.dtype(src.dtype)),
-        **({"format": getattr(src, "format_name")} if hasattr(src, "format_name") else {}),
-        **({"column": getattr(src, "column")} if hasattr(src, "column") else {}),
+        **({"format": src.format_name} if hasattr(src, "format_name") else {}),
+        **({"column": src.column} if hasattr(src, "column") else {}),
     }
 
 

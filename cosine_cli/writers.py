@@ -9,8 +9,8 @@ One row per vector: ``row`` (the flat vector number; ``id`` instead when the chu
 from __future__ import annotations
 
 import os
-import stat
 import shutil
+import stat
 import tempfile
 from typing import IO, Any, Final
 

@@ -27,7 +27,7 @@ def floored(scale: float, floor: float) -> list[float]:
     """dot / (max(|a|, floor) * max(|b|, floor)) in exact arithmetic (Python floats)."""
     na = np.linalg.norm(A, axis=1) * scale
     nb = np.linalg.norm(B, axis=1) * scale
-    return [float(d * scale * scale / (max(x, floor) * max(y, floor))) for d, x, y in zip(DOTS, na, nb)]
+    return [float(d * scale * scale / (max(x, floor) * max(y, floor))) for d, x, y in zip(DOTS, na, nb, strict=True)]
 
 
 def cos_of(scale: float, dtype: type, compat: str) -> np.ndarray:

@@ -73,7 +73,7 @@ def test_chunking_and_streaming_change_nothing(pair: tuple[np.ndarray, np.ndarra
     assert score(a, b, weights=w, reduction=reduction, chunk_size=chunk).loss == pytest.approx(
         whole.loss, rel=1e-12, abs=1e-14)
     cuts = sorted(set(data.draw(st.lists(st.integers(0, n), max_size=6)) + [0, n]))
-    parts = [(a[i:j], b[i:j], w[i:j]) for i, j in zip(cuts, cuts[1:])]
+    parts = [(a[i:j], b[i:j], w[i:j]) for i, j in zip(cuts, cuts[1:], strict=False)]
     streamed = score_chunks(parts, reduction=reduction)
     assert streamed.loss == pytest.approx(whole.loss, rel=1e-12, abs=1e-14)
     assert streamed.stats.rows == whole.stats.rows == n

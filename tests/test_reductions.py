@@ -133,7 +133,7 @@ def test_chunk_size_does_not_change_the_result(reduction: str) -> None:
 def test_ragged_chunks_and_merge_equal_one_pass() -> None:
     a, b, w = _random_pair(500, 8, 2)
     cuts = [0, 3, 4, 100, 250, 251, 500]
-    parts = [(a[i:j], b[i:j], w[i:j]) for i, j in zip(cuts, cuts[1:])]
+    parts = [(a[i:j], b[i:j], w[i:j]) for i, j in zip(cuts, cuts[1:], strict=False)]
     whole = score(a, b, weights=w, reduction="mean_with_sample_weight")
     streamed = score_chunks(parts, reduction="mean_with_sample_weight")
     assert streamed.loss == pytest.approx(whole.loss, rel=1e-12)

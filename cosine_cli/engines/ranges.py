@@ -24,13 +24,12 @@ from numpy.typing import NDArray
 
 from .. import remote
 from ..errors import InputError, UsageProblem
+from ..readers.arrow_convert import to_matrix
 from ..readers.base import check_numeric_dtype
 from ..readers.npy import NpySource
 
-__all__ = ["Side", "RangeSpec", "open_side", "plan_ranges", "vectors_2d"]
+__all__ = ["Side", "RangeSpec", "open_side", "plan_ranges"]
 
-
-# -- TEMPORARY: to be replaced by the shared Arrow converter from the readers work -----------------
 
 def _vector_type(t: pa.DataType) -> pa.DataType | None:
     if pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
@@ -38,30 +37,6 @@ def _vector_type(t: pa.DataType) -> pa.DataType | None:
     return None
 
 
-def vectors_2d(column: pa.Array | pa.ChunkedArray, dim: int, name: str, first_row: int) -> NDArray[np.generic]:
-    """A list or fixed_size_list column of numbers as a (rows, dim) array."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if column.null_count:
-        raise InputError("has a null vector", source=name, row=first_row + _first_null(column))
-    if not pa.types.is_fixed_size_list(column.type):
-        lengths = np.asarray(column.value_lengths())
-        bad = np.flatnonzero(lengths != dim)
-        if bad.size:
-            i = int(bad[0])
-            raise InputError(f"has a vector of {lengths[i]} values; expected {dim}", source=name,
-                             row=first_row + i)
-    values = column.flatten()  # honours the array's offset and slicing
-    if values.null_count:
-        raise InputError("has a null inside a vector", source=name,
-                          row=first_row + _first_null(values) // dim)
-    return values.to_numpy(zero_copy_only=False).reshape(-1, dim)
-
-
-def _first_null(array: pa.Array) -> int:
-    return int(np.flatnonzero(np.asarray(array.is_null()))[0])
-
-# -- end of TEMPORARY --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -125,7 +100,9 @@ class ParquetRangeSource:
                         seen += batch.num_rows
                         if hi > lo:
                             part = batch.column(0).slice(lo, hi - lo)
-                            yield vectors_2d(part, dim, self.name, done)
+                            # the readers' one Arrow -> NumPy converter (zero-copy where it can be)
+                            yield to_matrix([part], source=self.name, column=self.spec.column, offset=done,
+                                            dim=dim)
                             done += hi - lo
                         if seen >= piece.hi:
                             break
