@@ -84,6 +84,7 @@ class OutputPlan:
     quiet: bool = False
     reduction: str = "sum_over_batch_size"
     writer: Any = None
+    progress: Any = None
 
     @classmethod
     def from_options(cls, opts: dict[str, Any], *, inputs: list[str | None], reduction: str,
@@ -138,7 +139,7 @@ class OutputPlan:
             if not self.quiet and stderr.isatty():
                 from .progress import ProgressSink
 
-                progress = ProgressSink(stderr)
+                progress = self.progress = ProgressSink(stderr)
                 sinks.append(progress)
             yield sinks
         except BaseException:
@@ -146,13 +147,18 @@ class OutputPlan:
                 self.writer.abort()
             raise
         finally:
-            if progress is not None:
-                progress.close()
+            self._stop_progress()
+
+    def _stop_progress(self) -> None:
+        progress, self.progress = self.progress, None
+        if progress is not None:
+            progress.close()
 
     def finish(self, result: Any, *, as_json: bool, stdout: TextIO, stderr: TextIO) -> int:
         """Write every output (file, summary, reports) and return the exit code: 1 if a gate failed."""
         from .report import write_json, write_summary
 
+        self._stop_progress()  # before the summary, so that the bar is not drawn again after it
         if self.writer is not None:
             self.writer.close()
         results: list[GateResult] = [g.check(result.to_dict()) for g in self.gates]
