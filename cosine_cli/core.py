@@ -163,8 +163,19 @@ def cosine_rows(a: NDArray[np.generic], b: NDArray[np.generic], compat: str = "k
     nonfinite_b = np.zeros(cos.shape, dtype=bool)
     if bad.any():
         idx = np.flatnonzero(bad)
-        fix = _cosine_rescaled(a[idx], b[idx], eps)
-        cos[idx], zero[idx], nonfinite_a[idx], nonfinite_b[idx] = fix
+        # All-zero rows (padding, sparse files) are the common "bad" row and
+        # need no rescaling: cos 0, provided the other side is finite and its
+        # squared norm did not overflow (else the rescaled path decides).
+        ab, bb = a[idx], b[idx]
+        trivial = (~ab.any(axis=1) & np.isfinite(nb2[idx])) | (~bb.any(axis=1) & np.isfinite(na2[idx]))
+        if trivial.any():
+            cos[idx[trivial]] = 0.0
+            zero[idx[trivial]] = True
+            keep = ~trivial
+            idx, ab, bb = idx[keep], ab[keep], bb[keep]
+        if idx.size:
+            fix = _cosine_rescaled(ab, bb, eps)
+            cos[idx], zero[idx], nonfinite_a[idx], nonfinite_b[idx] = fix
     # Rounding can push |cos| a hair above 1 (tf-keras#400); NaN passes through.
     np.clip(cos, -1.0, 1.0, out=cos)
     return RowCosine(cos, zero, nonfinite_a, nonfinite_b)

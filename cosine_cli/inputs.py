@@ -117,9 +117,6 @@ def _needs_table(x: Any, what: str, name: str) -> None:
 def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOptions,
                 *, skip_nulls: bool = False) -> Inputs:
     """Open everything a score needs. ``label=None``: PRED holds both vector columns."""
-    from .readers.columns import check_column, choose_scalar
-    from .readers.table import IdView, ScalarView
-
     if pred == "-" and label == "-":
         raise UsageProblem("only one of PRED and LABEL can be read from standard input (-)")
     closers: list[Any] = []
@@ -157,6 +154,9 @@ def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOp
             tv = t
         ids: tuple[Any, Any] = (None, None)
         if opts.id_col is not None:
+            from .readers.columns import check_column
+            from .readers.table import IdView
+
             pid = IdView(p, [opts.id_col], opts.id_col) if _has(p, opts.id_col) else None
             tid = (IdView(t, [opts.id_col], opts.id_col) if _has(t, opts.id_col) else None) if t is not p else None
             if pid is None and tid is None:
@@ -168,6 +168,9 @@ def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOp
         if opts.join_on_id and (ids[0] is None or (ids[1] is None and t is not p)):
             raise UsageProblem("--join-on-id needs the --id-col column in both PRED and LABEL")
         w: Any = None
+        if w_reader is not None or opts.weight_col is not None:
+            from .readers.columns import choose_scalar
+            from .readers.table import ScalarView
         if w_reader is not None:
             if _is_table(w_reader):
                 col = choose_scalar(w_reader, opts.weight_col, exclude={opts.id_col} if opts.id_col else set(),

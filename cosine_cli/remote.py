@@ -6,7 +6,7 @@ S3 is configured from the usual AWS environment variables, overridden by
 A scheme pyarrow has no file system for goes through fsspec, imported only then
 (fsspec is never a dependency of cosloss).
 
-Only commands that read or write remote data import this module (it imports pyarrow).
+pyarrow.fs is imported only when a path is resolved, so :func:`is_uri` costs nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-import pyarrow.fs as pafs
-
 from .errors import InputError, UsageProblem
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 __all__ = [
     "is_uri", "parse_storage_options", "s3_options_from_env", "resolve", "list_dataset",
@@ -107,6 +108,8 @@ def s3_options_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 def _s3(options: Mapping[str, Any]) -> pafs.FileSystem:
+    import pyarrow.fs as pafs
+
     merged = {**s3_options_from_env(), **options}
     if "endpoint_url" in merged:  # the boto3 / fsspec spelling
         merged.update(_endpoint(str(merged.pop("endpoint_url"))))
@@ -123,6 +126,8 @@ def resolve(
     uri: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
 ) -> tuple[pafs.FileSystem, str]:
     """The file system and the path within it for a URI or a local path."""
+    import pyarrow.fs as pafs
+
     text = os.fspath(uri)
     options = dict(storage_options or {})
     if not is_uri(text):
@@ -147,6 +152,8 @@ def resolve(
 
 def _fsspec(scheme: str, text: str, options: Mapping[str, Any]) -> tuple[pafs.FileSystem, str]:
     """A file system pyarrow does not have, through fsspec (if it is installed)."""
+    import pyarrow.fs as pafs
+
     try:
         import fsspec  # noqa: PLC0415 - optional, and only for schemes pyarrow lacks
     except ImportError:
@@ -168,6 +175,8 @@ def list_dataset(
     name starting with ``_`` or ``.`` (``_metadata``, ``.tmp`` parts); a glob
     takes whatever it matches.
     """
+    import pyarrow.fs as pafs
+
     text = os.fspath(uri)
     fs, path = resolve(text, storage_options)
     match = _GLOB.search(path)
@@ -195,6 +204,8 @@ def list_dataset(
 
 
 def _listing(fs: pafs.FileSystem, base: str, name: str) -> list[pafs.FileInfo]:
+    import pyarrow.fs as pafs
+
     try:
         return list(fs.get_file_info(pafs.FileSelector(base, recursive=True)))
     except FileNotFoundError:
@@ -228,6 +239,8 @@ def atomic_output(fs: pafs.FileSystem, path: str) -> Iterator[BinaryIO]:
     complete (S3 PUTs are atomic), but the copy costs time on large objects and
     a crash between the copy and the delete leaves a ``.tmp-*`` key behind.
     """
+    import pyarrow.fs as pafs
+
     parent, _, leaf = path.rpartition("/")
     tmp = f"{parent}/.{leaf}.tmp-{uuid.uuid4().hex[:12]}" if parent else f".{leaf}.tmp-{uuid.uuid4().hex[:12]}"
     if isinstance(fs, pafs.LocalFileSystem) and parent:

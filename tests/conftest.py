@@ -74,12 +74,13 @@ def s3_server() -> object:
 
 
 @pytest.fixture(scope="session")
-def dask_client() -> object:
+def dask_client(tmp_path_factory: pytest.TempPathFactory) -> object:
     """Two single-threaded worker processes on loopback, shared by the session's Dask tests."""
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address="127.0.0.1:0")
+                           dashboard_address="127.0.0.1:0",
+                           local_directory=str(tmp_path_factory.mktemp("dask-scratch")))
     client = Client(cluster)
     yield client
     client.close()

@@ -100,6 +100,21 @@ def test_zero_vectors_give_cos_zero(compat: str) -> None:
     assert all(math.copysign(1.0, x) == -1.0 for x in loss)  # -0.0, as Keras returns
 
 
+@pytest.mark.parametrize("compat", ["keras", "exact"])
+def test_zero_rows_beside_non_finite_huge_and_tiny_rows(compat: str) -> None:
+    # The shortcut for all-zero rows must not hide the other side's NaN or inf,
+    # nor a tiny row whose squares underflow to a zero sum.
+    z = [0.0, 0.0]
+    a = np.array([z, z, z, z, [1e-30, 1e-30]], dtype=np.float32)
+    b = np.array([[np.nan, 1.0], [np.inf, 0.0], [1e30, 1e30], [-0.0, 0.0], [1e-30, 2e-30]], dtype=np.float32)
+    r = cosine_rows(a, b, compat)
+    assert np.isnan(r.cos[:2]).all()
+    assert r.nonfinite_b.tolist() == [True, True, False, False, False]
+    assert r.cos[2:4].tolist() == [0.0, 0.0] and r.zero.tolist() == [False, False, True, True, False]
+    expected = 3 / np.sqrt(10) if compat == "exact" else 0.0  # keras floors the 1e-30 norms at 1e-6
+    assert r.cos[4] == pytest.approx(expected, abs=1e-7)
+
+
 def test_identical_and_opposite_are_exactly_one() -> None:
     a = np.array([[0.0, 2.0, 3.0], [1.0, 1.0, 1.0]], dtype=np.float32)
     # float32 Keras/torch give 1.0000001 here (tf-keras#400); we give exactly 1 and -1.

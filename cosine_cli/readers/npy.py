@@ -110,18 +110,37 @@ class NpySource:
             got += n
 
     def _sequential(self, rows: int) -> Iterator[NDArray[np.generic]]:
+        # Double buffering: while the consumer computes on one buffer, a
+        # thread reads the next chunk into the other (``readinto`` releases
+        # the GIL), so reading both inputs and computing overlap on two
+        # cores. The Source contract (a consumer is done with a chunk when
+        # it asks for the next) makes the buffer being yielded safe.
+        from concurrent.futures import ThreadPoolExecutor
+
         total = self._shape[0]
         rows = max(1, min(rows, total))
-        buf = np.empty((rows, *self._shape[1:]), dtype=self.file_dtype)
-        done = 0
-        while done < total:
-            r = min(rows, total - done)
-            chunk = buf[:r]
-            self._fill(memoryview(chunk).cast("B"), done)
-            if chunk.dtype.byteorder not in ("=", "|"):
-                chunk = chunk.byteswap().view(self.dtype)
-            yield chunk
-            done += r
+        buffers = [np.empty((rows, *self._shape[1:]), dtype=self.file_dtype) for _ in range(2 if total > rows else 1)]
+
+        def fill(i: int, start: int) -> NDArray[np.generic]:
+            chunk = buffers[i % len(buffers)][: min(rows, total - start)]
+            self._fill(memoryview(chunk).cast("B"), start)
+            return chunk
+
+        with ThreadPoolExecutor(1, thread_name_prefix="cosloss-npy") as pool:
+            pending = pool.submit(fill, 0, 0) if total else None
+            i = 0
+            try:
+                while pending is not None:
+                    chunk = pending.result()
+                    start = i * rows + len(chunk)
+                    i += 1
+                    pending = pool.submit(fill, i, start) if start < total else None
+                    if chunk.dtype.byteorder not in ("=", "|"):
+                        chunk = chunk.byteswap().view(self.dtype)
+                    yield chunk
+            finally:
+                if pending is not None:  # abandoned early: let the read finish before the file closes
+                    pending.cancel() or pending.exception()
 
     def _read_all(self) -> NDArray[np.generic]:
         out = np.empty(self._shape, dtype=self.file_dtype)
