@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 from .arrow_convert import is_text, is_vector_type, to_matrix, vector_dtype
+from .readahead import Readahead
 
 __all__ = ["TableReader", "VectorView", "ScalarView", "IdView", "column_label"]
 
@@ -45,7 +46,7 @@ class TableReader:
         self.schema = schema
         self._columns: list[str] = []
         self._queues: list[deque[pa.RecordBatch]] = []
-        self._it: Iterator[pa.RecordBatch] | None = None
+        self._it: Readahead[pa.RecordBatch] | None = None
         self._head: pa.RecordBatch | None = None  # the first batch, kept for non-pruning readers
         self._dispatched = 0  # batches read after the first
 
@@ -61,14 +62,21 @@ class TableReader:
         return None if head is None else head.select(columns)
 
     def close(self) -> None:
+        if self._it is not None:
+            self._it.close()
         self._it = None
+
+    def _start(self, columns: list[str]) -> Readahead[pa.RecordBatch]:
+        # Batches are decoded on a thread of their own: two inputs decode in
+        # parallel, and decoding overlaps the NumPy work (see readahead.py).
+        return Readahead(iter(self._batches(columns)), name=f"cosloss-read-{self.format_name}")
 
     # -- shared reading -------------------------------------------------------------------------
 
     def _first(self) -> pa.RecordBatch | None:
         """The first batch (all columns), read once and handed to every view too."""
         if self._it is None:
-            self._it = iter(self._batches(list(self.schema.names)))
+            self._it = self._start(list(self.schema.names))
             self._head = self._pull()
             if self._head is not None:
                 for q in self._queues:
@@ -105,7 +113,7 @@ class TableReader:
         q = self._queues[consumer]
         if not q:
             if self._it is None:
-                self._it = iter(self._batches(self._columns if self.prunes else list(self.schema.names)))
+                self._it = self._start(self._columns if self.prunes else list(self.schema.names))
             b = self._pull()
             if b is None:
                 return None
