@@ -192,6 +192,48 @@ def test_csv_cell_not_a_number_names_line_and_column(tmp_path: Path) -> None:
     assert "line 3" in line and "'e1'" in line and "'oops' is not a number" in line
 
 
+def _wide_csv(path: Path, m: np.ndarray, cell: tuple[int, int, str] | None = None) -> None:
+    rows = [[repr(float(x)) for x in row] for row in m]
+    if cell is not None:
+        rows[cell[0]][cell[1]] = cell[2]
+    path.write_text("\n".join([",".join(f"d{j}" for j in range(m.shape[1]))] + [",".join(r) for r in rows]) + "\n")
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_csv_bad_cell_far_into_the_file_names_its_line(tmp_path: Path, stdin: bool) -> None:
+    # Number columns are parsed by pyarrow (which does not say where a bad cell is); past the
+    # first blocks the reader goes on as text from the first unread row, and names the line.
+    m = np.random.default_rng(3).standard_normal((6000, 16))
+    _wide_csv(tmp_path / "a.csv", m, (5432, 7, "n0pe"))
+    np.save(tmp_path / "b.npy", m)
+    args = ["score", "-" if stdin else str(tmp_path / "a.csv"), str(tmp_path / "b.npy")]
+    line = one_line_error(run(*args, stdin=(tmp_path / "a.csv").read_bytes() if stdin else None))
+    assert "row 5432 (line 5434)" in line and "'d7'" in line and "'n0pe' is not a number" in line
+
+
+def test_csv_numbers_pyarrow_refuses_are_read_as_text_from_there(tmp_path: Path) -> None:
+    # Blanks around a number: pyarrow's float parser refuses them, the text path accepts them.
+    m = np.random.default_rng(4).standard_normal((12000, 8))
+    _wide_csv(tmp_path / "a.csv", m, (11000, 2, f" {float(m[11000, 2])!r} "))
+    np.save(tmp_path / "b.npy", m)
+    res = run("score", str(tmp_path / "a.csv"), str(tmp_path / "b.npy"), "--json", "--reduction", "sum")
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["rows"] == 12000 and out["loss"] == pytest.approx(-12000, abs=1e-9)
+
+
+def test_csv_nan_is_a_number_and_empty_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("d0,d1\n1,nan\n1,1\n1,2\n")
+    (tmp_path / "e.csv").write_text("d0,d1\n1,\n1,1\n1,2\n")
+    np.save(tmp_path / "b.npy", np.ones((3, 2)))
+    nan = one_line_error(run("score", str(tmp_path / "a.csv"), str(tmp_path / "b.npy")))
+    assert "NaN or inf" in nan
+    empty = one_line_error(run("score", str(tmp_path / "e.csv"), str(tmp_path / "b.npy")))
+    assert "row 0 (line 2)" in empty and "empty or null cell" in empty
+    res = run("score", str(tmp_path / "a.csv"), str(tmp_path / "b.npy"), "--nan-policy", "skip", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["skipped"] == 1
+
+
 def test_string_that_is_not_a_vector(tmp_path: Path) -> None:
     pq.write_table(pa.table({"emb": ["[1, 2]", "[3, 4]", "n/a"]}), tmp_path / "s.parquet")
     np.save(tmp_path / "b.npy", np.ones((3, 2)))

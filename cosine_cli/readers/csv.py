@@ -25,8 +25,13 @@ from .table import TableReader
 __all__ = ["CsvReader", "detect_delimiter"]
 
 _CANDIDATES = (",", "\t", ";", "|")
-_BLOCK = 4 << 20
+#: pyarrow's streaming reader keeps a few dozen blocks in flight: 1 MiB blocks hold its memory
+#: near 40 MiB a file, where 4 MiB took 150 MiB, at the same speed.
+_BLOCK = 1 << 20
 _MAX_HEADER = 64 << 20
+#: Cells that stand for a missing value. Not "nan" or "inf": those are numbers (NumPy writes
+#: them), and the NaN policy decides about them as it does for every other format.
+NULL_CELLS = ["", "NA", "N/A", "#N/A", "NULL", "null", "None"]
 
 
 def detect_delimiter(first_line: str) -> str:
@@ -44,29 +49,44 @@ def _decompressed(raw: Any, codec: str | None) -> Any:
 
 
 class CsvReader(TableReader):
-    """A CSV or TSV file, or a pipe of one."""
+    """A CSV or TSV file, or a pipe of one.
+
+    Number columns (the dimensions of a wide table, weights) are parsed by
+    pyarrow's multi-threaded converter straight to float64. pyarrow's own
+    message for a bad cell names neither the row nor the line, so when it
+    refuses one, a file is read on from the first unread row with every cell
+    as text, and the shared converter names the row, line and column (it also
+    accepts what pyarrow's parser is stricter about, such as blanks around a
+    number). A pipe cannot be read twice: it is read as text from the start.
+    """
 
     format_name = "csv"
-    prunes = False
 
     def __init__(self, path: str, *, stream: BinaryIO | None = None, delimiter: str | None = None,
                  header: bool = True) -> None:
         name = path
+        self._path = path if stream is None else None
         suffixes = [s.lower() for s in Path(path).suffixes] if stream is None else []
         if stream is None:
-            codec = COMPRESSION_EXTENSIONS.get(suffixes[-1]) if suffixes else None
-            try:
-                raw: Any = pa.OSFile(path, "rb")
-            except OSError as exc:
-                raise InputError(str(exc), source=name) from None
+            self._codec = COMPRESSION_EXTENSIONS.get(suffixes[-1]) if suffixes else None
+            raw: Any = self._open_raw()
         else:
             head = read_head(stream, 4)
-            codec = next((c for magic, c in COMPRESSION_MAGIC if head.startswith(magic)), None)
+            self._codec = next((c for magic, c in COMPRESSION_MAGIC if head.startswith(magic)), None)
             raw = Prefixed(head, stream)
-        plain = _decompressed(raw, codec)
-        first = self._first_line(plain, name)
-        self._stream = Prefixed(first, plain)  # type: ignore[arg-type]
-        text = first.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+        plain = _decompressed(raw, self._codec)
+        first = self._head_bytes(plain, name)
+        self._owned: list[Any] = []  # streams this reader opened and closes
+        if self._path is None:
+            self._stream: Any = Prefixed(first, plain)
+        else:  # every read opens the file afresh; the head is only for the header and a sample
+            plain.close()
+            self._stream = None
+        line = first.split(b"\n", 1)[0]
+        try:
+            text = line.decode("utf-8-sig").rstrip("\r")
+        except UnicodeDecodeError:
+            raise InputError("the header is not valid UTF-8", source=name, row="line 1") from None
         if delimiter is None:
             is_tsv = any(s == ".tsv" for s in suffixes)
             delimiter = "\t" if is_tsv else detect_delimiter(text)
@@ -81,28 +101,32 @@ class CsvReader(TableReader):
         self.header = header
         #: line number of data row 0 (1-based), for error messages
         self.line_base = 2 if header else 1
-        schema = pa.schema([(n, pa.string()) for n in names])
-        super().__init__(name, schema)
+        super().__init__(name, pa.schema([(n, pa.string()) for n in names]))
+        # Complete lines of the head, for the sample that tells number columns from text vectors.
+        self._head_lines = first[: first.rfind(b"\n") + 1] if b"\n" in first else first
+        # A block must hold whole lines: room for several of the longest seen (a text vector of a
+        # high dimension is a long line).
+        longest = max(len(x) for x in self._head_lines.split(b"\n"))
+        self._block = max(_BLOCK, min(_MAX_HEADER, 8 * longest))
+
+    def _open_raw(self) -> Any:
+        assert self._path is not None
         try:
-            self._reader = pacsv.open_csv(
-                self._stream,
-                read_options=pacsv.ReadOptions(block_size=_BLOCK, column_names=None if header else names),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter),
-                convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                     strings_can_be_null=True, quoted_strings_can_be_null=False),
-            )
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"not a readable CSV file ({_short(exc)})", source=name) from None
-        try:
-            self._reader.schema.names  # noqa: B018 - pyarrow decodes the names here
-        except UnicodeDecodeError:
-            raise InputError("the header is not valid UTF-8", source=name, row="line 1") from None
-        self.schema = self._reader.schema
+            return pa.OSFile(self._path, "rb")
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), source=self._path) from None
+
+    def _reopen(self) -> Any:
+        """The file from its start, decompressed, as a new stream (closed with the reader)."""
+        stream = _decompressed(self._open_raw(), self._codec)
+        self._owned.append(stream)
+        return stream
 
     @staticmethod
-    def _first_line(plain: Any, name: str) -> bytes:
+    def _head_bytes(plain: Any, name: str) -> bytes:
+        """At least the header line and, where the file has them, a few data lines."""
         head = b""
-        while b"\n" not in head and len(head) < _MAX_HEADER:
+        while head.count(b"\n") < 8 and len(head) < _MAX_HEADER:
             try:
                 more = plain.read(1 << 16)
             except (OSError, pa.ArrowInvalid) as exc:
@@ -114,14 +138,45 @@ class CsvReader(TableReader):
             raise InputError("is empty", source=name)
         return head
 
+    def _reader(self, source: Any, columns: list[str], numbers: set[str], skip: int) -> Any:
+        names = list(self.schema.names)
+        types = {n: pa.float64() if n in numbers else pa.string() for n in columns}
+        try:
+            return pacsv.open_csv(
+                source,
+                read_options=pacsv.ReadOptions(block_size=self._block, column_names=names,
+                                               skip_rows=1 if self.header else 0, skip_rows_after_names=skip),
+                parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
+                convert_options=pacsv.ConvertOptions(column_types=types, include_columns=columns,
+                                                     null_values=NULL_CELLS, strings_can_be_null=True,
+                                                     quoted_strings_can_be_null=False),
+            )
+        except StopIteration:  # header only: no block to read
+            return None
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            if numbers and "conversion error" in str(exc):  # the first block is converted on opening
+                raise _CellRefused from None
+            raise InputError(f"cannot parse CSV ({_short(exc)})", source=self.name) from None
+
+    def _sample(self, columns: list[str]) -> pa.RecordBatch | None:
+        reader = self._reader(pa.BufferReader(self._head_lines), columns, set(), 0)
+        return None if reader is None else _read_next(reader, self.name, False)
+
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        while True:
+        numbers = self.number_columns & set(columns) if self._path is not None else set()
+        done = 0
+        if numbers:
             try:
-                b = self._reader.read_next_batch()
-            except StopIteration:
+                reader = self._reader(self._reopen(), columns, numbers, 0)
+                while reader is not None and (b := _read_next(reader, self.name, True)) is not None:
+                    done += b.num_rows
+                    yield b
                 return
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise InputError(f"cannot parse CSV ({_short(exc)})", source=self.name) from None
+            except _CellRefused:
+                pass  # read on as text from the first row not yet handed out
+        source = self._stream if self._path is None else self._reopen()
+        reader = self._reader(source, columns, set(), done)
+        while reader is not None and (b := _read_next(reader, self.name, False)) is not None:
             yield b
 
     def row_label(self, row: int) -> str:
@@ -129,7 +184,24 @@ class CsvReader(TableReader):
 
     def close(self) -> None:
         super().close()
-        self._stream.close()
+        for stream in [self._stream, *self._owned]:
+            if stream is not None:
+                stream.close()
+
+
+class _CellRefused(Exception):
+    """pyarrow's converter refused a cell of a number column (it does not say where)."""
+
+
+def _read_next(reader: Any, name: str, typed: bool) -> pa.RecordBatch | None:
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+    except (pa.ArrowInvalid, OSError) as exc:
+        if typed and "conversion error" in str(exc):
+            raise _CellRefused from None
+        raise InputError(f"cannot parse CSV ({_short(exc)})", source=name) from None
 
 
 def _short(exc: BaseException) -> str:

@@ -49,6 +49,8 @@ class TableReader:
         self._it: Readahead[pa.RecordBatch] | None = None
         self._head: pa.RecordBatch | None = None  # the first batch, kept for non-pruning readers
         self._dispatched = 0  # batches read after the first
+        #: columns whose consumers want numbers (a reader of text, CSV, may parse them as such)
+        self.number_columns: set[str] = set()
 
     # -- subclass interface ---------------------------------------------------------------------
 
@@ -99,13 +101,17 @@ class TableReader:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"cannot be read ({detail})", source=self.name) from None
 
-    def register(self, columns: list[str]) -> int:
-        """A new consumer of ``columns``; returns its id for :meth:`next_batch`."""
+    def register(self, columns: list[str], *, as_numbers: bool = False) -> int:
+        """A new consumer of ``columns``; returns its id for :meth:`next_batch`.
+
+        ``as_numbers``: the consumer reads each column as one number a row."""
         if self._it is not None and (self.prunes or self._dispatched):
             raise RuntimeError("register every view before reading")
         for c in columns:
             if c not in self._columns:
                 self._columns.append(c)
+        if as_numbers:
+            self.number_columns.update(columns)
         self._queues.append(deque([self._head] if self._head is not None else []))
         return len(self._queues) - 1
 
@@ -143,14 +149,20 @@ def _check_names(schema: pa.Schema, name: str) -> None:
 class _View:
     """Common part of the views: one consumer of a shared :class:`TableReader`."""
 
+    #: whether this view reads its columns as one number a row each
+    as_numbers = False
+
     def __init__(self, reader: TableReader, columns: list[str], label: str) -> None:
         self.reader = reader
         self.columns = columns
         self.column = label
         self.name = reader.name
         self.format_name = reader.format_name
-        self._consumer = reader.register(columns)
+        self._consumer = reader.register(columns, as_numbers=self._wants_numbers(reader, columns))
         self._offset = 0
+
+    def _wants_numbers(self, reader: TableReader, columns: list[str]) -> bool:
+        return self.as_numbers
 
     def _batches(self) -> Iterator[tuple[int, list[pa.Array]]]:
         while True:
@@ -159,7 +171,8 @@ class _View:
                 return
             offset = self._offset
             self._offset += b.num_rows
-            yield offset, [b.column(c) for c in self.columns]
+            # select: one call, where a column lookup by name a column is quadratic for wide tables
+            yield offset, b.select(self.columns).columns
 
     def _relabel(self, exc: InputError) -> InputError:
         """The error with its row named as the reader counts rows (CSV: and the line)."""
@@ -180,6 +193,10 @@ class _View:
 
 class VectorView(_View):
     """One vector column (or several scalar columns, one a dimension) as a :class:`Source`."""
+
+    def _wants_numbers(self, reader: TableReader, columns: list[str]) -> bool:
+        t = reader.schema.field(columns[0]).type
+        return len(columns) > 1 or not (is_vector_type(t) or is_text(t))
 
     def __init__(self, reader: TableReader, columns: list[str], label: str, *, skip_nulls: bool = False) -> None:
         super().__init__(reader, columns, label)
@@ -218,17 +235,32 @@ class VectorView(_View):
             raise InputError("a table column holds one vector a row: --axis must be -1 (or 1)",
                              source=self.name, column=self.column)
         dim = self.dim
-        yield from self._located(
-            to_matrix(cols, source=self.name, column=self.column, offset=offset, dim=dim,
-                      skip_nulls=self.skip_nulls, names=self.columns)
-            for offset, cols in self._batches()
-        )
+        yield from self._located(self._matrices(dim))
+
+    def _matrices(self, dim: int) -> Iterator[NDArray[np.generic]]:
+        for offset, cols in self._batches():
+            dense = _dense_wide(cols) if len(cols) > 1 else None
+            yield dense if dense is not None else to_matrix(
+                cols, source=self.name, column=self.column, offset=offset, dim=dim,
+                skip_nulls=self.skip_nulls, names=self.columns)
+
+
+def _dense_wide(cols: list[pa.Array]) -> NDArray[np.generic] | None:
+    """Number columns of one float type without nulls, as (rows, dim) in one C++ call (a wide
+    CSV of 384 columns spends most of its time in per-column Python otherwise); None when the
+    columns need the general converter (text, mixed types, nulls: it also explains errors)."""
+    t = cols[0].type
+    if not pa.types.is_floating(t) or any(c.type != t or c.null_count for c in cols):
+        return None
+    batch = pa.RecordBatch.from_arrays(cols, names=[str(j) for j in range(len(cols))])
+    return np.asarray(batch.to_tensor(row_major=True))
 
 
 class ScalarView(_View):
     """One number a row (a weight column) as a 1-D float64 :class:`Source`."""
 
     dtype = np.dtype(np.float64)
+    as_numbers = True
 
     @property
     def shape(self) -> tuple[int | None, ...]:
