@@ -119,11 +119,14 @@ def score(
 
         if not all(isinstance(x, (str, os.PathLike)) for x in (pred, label)):
             raise UsageProblem("engine 'dask' reads files: pass paths or URIs, not arrays")
-        if column_options:
-            raise UsageProblem("column options are not available with engine 'dask' yet")
+        rest = {k: v for k, v in column_options.items() if k not in ("pred_col", "label_col") and v}
+        if rest:
+            named = ", ".join("--" + k.replace("_", "-") for k in rest)
+            raise UsageProblem(f"{named}: not available with engine 'dask' yet (--pred-col and --label-col are)")
         return score_dask(os.fspath(pred), os.fspath(label), options=options, weights=weights,  # type: ignore[arg-type]
                           scheduler=scheduler, workers=workers, storage_options=storage_options,
-                          rows_per_task=rows_per_task, output_dir=output_dir)
+                          rows_per_task=rows_per_task, output_dir=output_dir,
+                          pred_column=columns.get("pred_col"), label_column=columns.get("label_col"))
     if engine != "local":
         raise UsageProblem(f"unknown engine {engine!r}; expected local or dask")
     remote = _is_remote(pred) or _is_remote(label) or _is_remote(weights)

@@ -195,8 +195,11 @@ def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: 
         # Every result option is checked here, before any data is read.
         where = engine_kwargs(options.pop("engine"), options.pop("scheduler"), options.pop("workers"),
                               options.pop("task_rows"), options.pop("storage_options"))
-        if where.get("engine") == "dask" and reduction == "none":
-            raise click.UsageError("--reduction none is not available with --engine dask yet")
+        if where.get("engine") == "dask":
+            if reduction == "none":
+                raise click.UsageError("--reduction none is not available with --engine dask yet; "
+                                       "--output DIR writes every per-vector loss")
+            _route_output_to_dask(options, where, [pred, label, weights_path])
         plan = OutputPlan.from_options(
             options, inputs=[pred, label, weights_path], reduction=reduction, loss_kind=loss_kind,
             weighted=weights_path is not None or weight_value is not None or "weight_col" in columns,
@@ -235,6 +238,27 @@ def inspect(path: str, fmt: str | None, delimiter: str | None, no_header: bool, 
         info = describe(path, fmt, delimiter={"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter),
                         header=not no_header)
         write_description(info, sys.stdout, as_json=as_json)
+
+
+def _route_output_to_dask(options: dict[str, Any], where: dict[str, Any], inputs: list[str | None]) -> None:
+    """With --engine dask, --output names a directory that receives one Parquet part a task,
+    written by the workers; this process writes no per-vector file of its own."""
+    out = options.get("output")
+    if out is None:
+        return
+    if out == "-":
+        raise click.UsageError("--engine dask writes per-vector results as Parquet parts: --output DIR, not -")
+    from .output_options import refuse_input_paths
+    from .writers import OUTPUT_FORMATS
+
+    named = options.get("output_format") or next(
+        (name for name, endings in OUTPUT_FORMATS.items() if out.lower().endswith(endings)), None)
+    if named not in (None, "parquet"):
+        raise click.UsageError("--engine dask writes per-vector results as Parquet parts only")
+
+    refuse_input_paths(out, inputs, "--output")
+    where["output_dir"] = out
+    options["output"] = options["output_format"] = None
 
 
 def _line_writer(stream: Any) -> Any:

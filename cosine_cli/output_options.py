@@ -29,7 +29,8 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("-o", "--output", metavar="PATH",
                      help="Write per-vector results (row or id, cos, loss[, weight]) to PATH ('-': stdout). "
-                          "Format from the extension: .parquet .csv .jsonl .arrow .npy."),
+                          "Format from the extension: .parquet .csv .jsonl .arrow .npy. With --engine dask: a "
+                          "directory that receives one Parquet part a task."),
         click.option("--output-format", type=click.Choice(OUTPUT_FORMAT_CHOICES),
                      help="Format of --output, when the extension does not say (default for '-': jsonl)."),
         click.option("--worst", type=click.IntRange(min=0), default=0, metavar="K",

@@ -121,6 +121,26 @@ def test_cli_dask_engine_json(dask_client: Any, local_dataset: tuple, runner: Cl
     assert result.exit_code == 2 and "--engine dask" in result.stderr
 
 
+def test_cli_dask_output_dir_and_columns(dask_client: Any, local_dataset: tuple, runner: CliRunner,
+                                         tmp_path: Path) -> None:
+    pred, label, p, t = local_dataset
+    address = dask_client.scheduler.address
+    out = tmp_path / "per-vector"
+    result = runner.invoke(cli, ["score", pred, label, "--engine", "dask", "--scheduler", address,
+                                 "--task-rows", "1000", "--pred-col", "emb", "--label-col", "emb",
+                                 "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) == json.loads(result.stdout)["engine"]["tasks"] >= 2
+    table = pq.read_table(out).sort_by("row")
+    assert table.column("row").to_pylist() == list(range(3000))
+    np.testing.assert_allclose(table.column("loss").to_numpy(), score(p, t, reduction="none").losses, atol=1e-12)
+    for bad, why in ((["-o", "-"], "not -"), (["-o", str(tmp_path / "x.csv")], "Parquet parts only"),
+                     (["--pred-col", "nope"], "nope"), (["--id-col", "id"], "--id-col")):
+        result = runner.invoke(cli, ["score", pred, label, "--engine", "dask", "--scheduler", address, *bad])
+        assert result.exit_code in (2, 3) and why in result.stderr, result.stderr
+
+
 def test_dask_data_errors_name_the_global_row(dask_client: Any, tmp_path: Path) -> None:
     p, t = vectors(100, 4, 30).astype(np.float64), vectors(100, 4, 31).astype(np.float64)
     p[87, 2] = math.nan
