@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -281,6 +282,22 @@ def check(name: str, rec: dict[str, object], tol: float) -> list[str]:
     return warnings
 
 
+def git(*args: str) -> str | None:
+    try:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def code_state() -> dict[str, object]:
+    """The commit, and a hash of cosine_cli/'s sources as they are on disk (the install is editable)."""
+    h = hashlib.sha1()
+    for f in sorted((REPO / "cosine_cli").rglob("*.py")):
+        h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "cosine_cli_sha1": h.hexdigest()[:12]}
+
+
 def machine_info() -> dict[str, object]:
     def version(pkg: str) -> str | None:
         try:
@@ -303,13 +320,6 @@ def machine_info() -> dict[str, object]:
                 mem_kib = int(line.split()[1])
     except OSError:
         pass
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
 
     dirty = git("status", "--porcelain", "--", "cosine_cli")
     return {
@@ -384,7 +394,9 @@ def markdown(results: dict[str, object]) -> str:
                      "mark of the forking process across exec (so `cat` and `python -c pass` show that floor)")
     lines.append("")
     for name, rec in results["datasets"].items():
-        lines.append(f"**{rec['title']}** (x ref: {rec['reference']})")
+        code = rec.get("code") or {}
+        at = (f", cosloss at `{code['commit']}`" if code.get("commit") and code["commit"] != m["commit"] else "")
+        lines.append(f"**{rec['title']}** (x ref: {rec['reference']}{at})")
         lines.append("")
         lines.append("| " + " | ".join(COLUMNS) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|")
@@ -411,8 +423,9 @@ def update_doc(path: Path, md: str) -> None:
 # ---------------------------------------------------------------- main
 
 def run_dataset(ds: Dataset, runs: int, keys: set[str], timeout: float, tol: float) -> dict[str, object]:
+    before = code_state()
     rec: dict[str, object] = {"title": ds.title, "meta": ds.meta, "reference": reference_key(ds),
-                              "notes": ds.notes, "contenders": []}
+                              "notes": ds.notes, "code": before, "contenders": []}
     for c in ds.contenders:
         if c.key not in keys:
             continue
@@ -427,6 +440,12 @@ def run_dataset(ds: Dataset, runs: int, keys: set[str], timeout: float, tol: flo
         rec["contenders"].append({"key": c.key, "label": c.label, "argv": c.argv,
                                   "result": c.result, "runs": done, "summary": summarise(done)})
     rec["warnings"] = check(ds.name, rec, tol)
+    after = code_state()
+    if after != before:  # someone edited cosine_cli/ meanwhile: the cosloss runs mix two versions
+        rec["code_after"] = after
+        rec["warnings"].append(f"WARNING: {ds.name}: cosine_cli/ changed while it ran ({before['commit']} "
+                               f"{before['cosine_cli_sha1']} -> {after['commit']} {after['cosine_cli_sha1']}): "
+                               "its cosloss numbers may mix two versions")
     # Linux keeps a process's RSS high-water mark across exec, and a child starts as a copy of (or,
     # with vfork, sharing) this process: no child's ru_maxrss can read below this process's peak.
     rec["rss_floor_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
