@@ -432,7 +432,10 @@ def run_dataset(ds: Dataset, runs: int, keys: set[str], timeout: float, tol: flo
         warm(ds.files)
         done: list[dict[str, object]] = []
         for i in range(runs):
+            code = code_state()["cosine_cli_sha1"] if c.key == "cosloss" else None
             r = run_once(c, timeout)
+            if code is not None:
+                r["cosine_cli_sha1"] = code
             done.append(r)
             status = r.get("error") or (f"{r['result']:.9f}" if r["result"] is not None else "ok")
             print(f"  {ds.name}: {c.label} [{i + 1}/{runs}] {float(r['wall_s']):.2f} s, "
@@ -440,12 +443,22 @@ def run_dataset(ds: Dataset, runs: int, keys: set[str], timeout: float, tol: flo
         rec["contenders"].append({"key": c.key, "label": c.label, "argv": c.argv,
                                   "result": c.result, "runs": done, "summary": summarise(done)})
     rec["warnings"] = check(ds.name, rec, tol)
+    # The install is editable: someone editing cosine_cli/ meanwhile changes what later runs measure.
     after = code_state()
-    if after != before:  # someone edited cosine_cli/ meanwhile: the cosloss runs mix two versions
+    if after["cosine_cli_sha1"] != before["cosine_cli_sha1"]:
         rec["code_after"] = after
-        rec["warnings"].append(f"WARNING: {ds.name}: cosine_cli/ changed while it ran ({before['commit']} "
-                               f"{before['cosine_cli_sha1']} -> {after['commit']} {after['cosine_cli_sha1']}): "
-                               "its cosloss numbers may mix two versions")
+    seen: dict[object, list[str]] = {}
+    for c in rec["contenders"]:
+        for i, r in enumerate(c["runs"], 1):
+            if "cosine_cli_sha1" in r:
+                seen.setdefault(r["cosine_cli_sha1"], []).append(f"{c['label']} run {i}")
+    if len(seen) > 1:
+        versions = "; ".join(f"{h}: {', '.join(where)}" for h, where in seen.items())
+        rec["warnings"].append(f"WARNING: {ds.name}: cosine_cli/ changed between cosloss runs, which mix "
+                               f"versions ({versions})")
+    elif seen and set(seen) != {before["cosine_cli_sha1"]}:
+        (h,) = seen
+        rec["notes"].append(f"cosloss ran with cosine_cli/ at {h}, not {before['cosine_cli_sha1']} as at the start")
     # Linux keeps a process's RSS high-water mark across exec, and a child starts as a copy of (or,
     # with vfork, sharing) this process: no child's ru_maxrss can read below this process's peak.
     rec["rss_floor_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

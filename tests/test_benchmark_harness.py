@@ -97,3 +97,18 @@ def test_markdown_from_json_and_doc_update(bench: dict[str, object], tmp_path: P
     run.update_doc(doc, md)
     text = doc.read_text()
     assert "old" not in text and md in text and text.endswith(f"{run.DOC_END}\n\nafter\n")
+
+
+def test_a_cosine_cli_edit_between_cosloss_runs_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _load("run")
+    hashes = iter(["aaa", "aaa", "aaa", "bbb", "bbb"])  # start, cosloss run 1, 2, 3, end
+    monkeypatch.setattr(run, "code_state", lambda: {"commit": "c0ffee0", "cosine_cli_sha1": next(hashes)})
+    monkeypatch.setattr(run, "run_once", lambda c, timeout: {"wall_s": 1.0, "maxrss_kib": 1024, "exit": 0,
+                                                            "result": 0.99})
+    monkeypatch.setattr(run, "warm", lambda files: None)
+    ds = run.Dataset("npy", "npy", [], {"format": "npy", "mean_cos": 0.99},
+                     [run.Contender("cosloss", "cosloss score A B --json -q", ["cosloss"], "cosloss-json")])
+    rec = run.run_dataset(ds, 3, {"cosloss"}, 10.0, 1e-5)
+    (warning,) = rec["warnings"]
+    assert "changed between cosloss runs" in warning and "aaa: " in warning and "bbb: " in warning
+    assert rec["code"]["cosine_cli_sha1"] == "aaa" and rec["code_after"]["cosine_cli_sha1"] == "bbb"
