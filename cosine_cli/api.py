@@ -119,7 +119,7 @@ def score(
 
         if not all(isinstance(x, (str, os.PathLike)) for x in (pred, label)):
             raise UsageProblem("engine 'dask' reads files: pass paths or URIs, not arrays")
-        rest = {k: v for k, v in column_options.items() if k not in ("pred_col", "label_col") and v}
+        rest = {k: v for k, v in column_options.items() if k not in ("pred_col", "label_col") and v is not None}
         if rest:
             named = ", ".join("--" + k.replace("_", "-") for k in rest)
             raise UsageProblem(f"{named}: not available with engine 'dask' yet (--pred-col and --label-col are)")

@@ -43,7 +43,8 @@ class IdArray:
 
 
 def _all(source: Any) -> NDArray[Any]:
-    parts = list(source.chunks(1 << 16))
+    # A source may hand out one reused buffer (``.npy``): keep a copy of each chunk.
+    parts = [np.array(c, copy=True) for c in source.chunks(1 << 16)]
     return np.concatenate(parts) if parts else np.empty((0, *source.shape[1:]))
 
 

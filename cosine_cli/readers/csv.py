@@ -138,14 +138,16 @@ class CsvReader(TableReader):
             raise InputError("is empty", source=name)
         return head
 
-    def _reader(self, source: Any, columns: list[str], numbers: set[str], skip: int) -> Any:
+    def _reader(self, source: Any, columns: list[str], numbers: set[str]) -> Any:
         names = list(self.schema.names)
-        types = {n: pa.float64() if n in numbers else pa.string() for n in columns}
+        # Every column read gets a type: pyarrow infers the others' from the first block (no
+        # columns asked for, as when counting rows, means all of them).
+        types = {n: pa.float64() if n in numbers else pa.string() for n in (columns or names)}
         try:
             return pacsv.open_csv(
                 source,
                 read_options=pacsv.ReadOptions(block_size=self._block, column_names=names,
-                                               skip_rows=1 if self.header else 0, skip_rows_after_names=skip),
+                                               skip_rows=1 if self.header else 0),
                 parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
                 convert_options=pacsv.ConvertOptions(column_types=types, include_columns=columns,
                                                      null_values=NULL_CELLS, strings_can_be_null=True,
@@ -154,12 +156,14 @@ class CsvReader(TableReader):
         except StopIteration:  # header only: no block to read
             return None
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            if "skip initial" in str(exc):  # a header line without its newline, and nothing else
+                return None
             if numbers and "conversion error" in str(exc):  # the first block is converted on opening
                 raise _CellRefused from None
             raise InputError(f"cannot parse CSV ({_short(exc)})", source=self.name) from None
 
     def _sample(self, columns: list[str]) -> pa.RecordBatch | None:
-        reader = self._reader(pa.BufferReader(self._head_lines), columns, set(), 0)
+        reader = self._reader(pa.BufferReader(self._head_lines), columns, set())
         return None if reader is None else _read_next(reader, self.name, False)
 
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
@@ -167,17 +171,23 @@ class CsvReader(TableReader):
         done = 0
         if numbers:
             try:
-                reader = self._reader(self._reopen(), columns, numbers, 0)
+                reader = self._reader(self._reopen(), columns, numbers)
                 while reader is not None and (b := _read_next(reader, self.name, True)) is not None:
                     done += b.num_rows
                     yield b
                 return
             except _CellRefused:
                 pass  # read on as text from the first row not yet handed out
+        # Rows already handed out are dropped by count here: pyarrow's skip_rows_after_names
+        # counts blank lines too, and would hand a row out twice after one.
         source = self._stream if self._path is None else self._reopen()
-        reader = self._reader(source, columns, set(), done)
+        reader = self._reader(source, columns, set())
         while reader is not None and (b := _read_next(reader, self.name, False)) is not None:
-            yield b
+            if done >= b.num_rows:
+                done -= b.num_rows
+                continue
+            yield b.slice(done) if done else b
+            done = 0
 
     def row_label(self, row: int) -> str:
         return f"{row} (line {row + self.line_base})"

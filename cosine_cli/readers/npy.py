@@ -110,6 +110,11 @@ class NpySource:
             got += n
 
     def _sequential(self, rows: int) -> Iterator[NDArray[np.generic]]:
+        if not self._seekable:
+            # A pipe may stall: a read running ahead on a thread could not be abandoned when the
+            # run stops (a signal, an error in the other input) and would hold the exit up.
+            yield from self._one_buffer(rows)
+            return
         # Double buffering: while the consumer computes on one buffer, a
         # thread reads the next chunk into the other (``readinto`` releases
         # the GIL), so reading both inputs and computing overlap on two
@@ -141,6 +146,15 @@ class NpySource:
             finally:
                 if pending is not None:  # abandoned early: let the read finish before the file closes
                     pending.cancel() or pending.exception()
+
+    def _one_buffer(self, rows: int) -> Iterator[NDArray[np.generic]]:
+        total = self._shape[0]
+        rows = max(1, min(rows, total))
+        buf = np.empty((rows, *self._shape[1:]), dtype=self.file_dtype)
+        for start in range(0, total, rows):
+            chunk = buf[: min(rows, total - start)]
+            self._fill(memoryview(chunk).cast("B"), start)
+            yield chunk.byteswap().view(self.dtype) if chunk.dtype.byteorder not in ("=", "|") else chunk
 
     def _read_all(self) -> NDArray[np.generic]:
         out = np.empty(self._shape, dtype=self.file_dtype)

@@ -74,7 +74,7 @@ class Readahead(Generic[T]):
             raise StopIteration
         return item  # type: ignore[return-value]
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 1.0) -> None:
         """Stop the producer and wait (a bounded time) for it to let go of its input."""
         self._finished = True
         self._stop.set()
