@@ -381,13 +381,17 @@ def text_table(rec: dict[str, object]) -> str:
 def markdown(results: dict[str, object]) -> str:
     m: dict[str, object] = results["machine"]
     modified = " (with uncommitted changes to cosine_cli/)" if m.get("cosine_cli_modified") else ""
+    first = next(iter(results["datasets"].values()), {}).get("code") or {}
+    sources = f", cosine_cli/ sources `{first['cosine_cli_sha1']}`" if first.get("cosine_cli_sha1") else ""
     lines = [
-        f"Measured {m['date']} on commit `{m['commit']}`{modified}, `--runs {results['runs']}`.",
+        f"Measured {m['date']} on commit `{m['commit']}`{modified}{sources}, `--runs {results['runs']}`.",
         "",
         f"* Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']} GiB RAM, {m['os']}",
         f"* Python {m['python']}, NumPy {m['numpy']}, pyarrow {m['pyarrow']}, DuckDB {m['duckdb']}, "
         f"cosloss {m['cosloss']}",
     ]
+    if results.get("merged"):
+        lines.append(f"* {results['merged']}")
     floor = max((rec.get("rss_floor_mib") or 0 for rec in results["datasets"].values()), default=0)
     if floor:
         lines.append(f"* Peak RSS reads at least {floor:.0f} MiB, the harness's own: Linux carries the high-water "
@@ -395,17 +399,18 @@ def markdown(results: dict[str, object]) -> str:
     lines.append("")
     for name, rec in results["datasets"].items():
         code = rec.get("code") or {}
-        at = (f", cosloss at `{code['commit']}`" if code.get("commit") and code["commit"] != m["commit"] else "")
+        at = (f", cosine_cli/ sources `{code['cosine_cli_sha1']}` at `{code['commit']}`"
+              if code.get("cosine_cli_sha1", first.get("cosine_cli_sha1")) != first.get("cosine_cli_sha1") else "")
         lines.append(f"**{rec['title']}** (x ref: {rec['reference']}{at})")
         lines.append("")
         lines.append("| " + " | ".join(COLUMNS) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|")
         for r in rows_of(rec):
             lines.append("| " + " | ".join(r) + " |")
+        lines.append("")
         for n in notes(rec, floor_note=False):
             lines.append(f"_{name}: {n}_")
             lines.append("")
-        lines.append("")
     warnings = [w for rec in results["datasets"].values() for w in rec.get("warnings", [])]
     if warnings:
         lines += ["Warnings:", ""] + [f"* {w}" for w in warnings] + [""]
