@@ -66,20 +66,26 @@ def test_corpus_size() -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
-def test_unreadable_file(tmp_path: Path) -> None:
-    # As root every file is readable, so drop to `nobody` for this run.
-    tmp_path.chmod(0o755)
-    good = tmp_path / "good.npy"
-    secret = tmp_path / "secret.npy"
+def test_unreadable_file(request: pytest.FixtureRequest) -> None:
+    # As root every file is readable, so drop to `nobody` for this run, in a directory nobody
+    # can enter (pytest's own tmp_path sits under a private directory).
+    shared = Path(tempfile.mkdtemp(prefix="cosloss-unreadable-"))
+    request.addfinalizer(lambda: shutil.rmtree(shared, ignore_errors=True))
+    shared.chmod(0o755)
+    good = shared / "good.npy"
+    secret = shared / "secret.npy"
     corpus._npy(good, corpus.GOOD_A)
     corpus._npy(secret, corpus.GOOD_A)
     good.chmod(0o644)
     secret.chmod(0o000)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
-                           "cosine_cli", "score", str(secret), str(good)], capture_output=True, text=True, env=env)
-    if "Permission denied" in done.stderr and "cosine_cli" in done.stderr and done.returncode != 3:
-        pytest.skip("the interpreter itself is not readable by nobody here")
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
+    probe = subprocess.run([*as_nobody, "-c", f"import cosine_cli.cli; open({str(good)!r}, 'rb')"],
+                           capture_output=True, text=True, env=env)
+    if probe.returncode != 0:  # a checkout or virtualenv under a private directory (mktemp -d, ~)
+        pytest.skip(f"nobody cannot run cosloss or read the test files here: {probe.stderr.strip()[-200:]}")
+    done = subprocess.run([*as_nobody, "-m", "cosine_cli", "score", str(secret), str(good)],
+                          capture_output=True, text=True, env=env)
     assert done.returncode == 3, done.stderr
     assert "secret.npy" in done.stderr and "ermission denied" in done.stderr
     assert done.stderr.count("\n") == 1
