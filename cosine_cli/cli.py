@@ -274,4 +274,17 @@ def _line_writer(stream: Any) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="cosloss")
+    try:
+        cli(prog_name="cosloss")
+    except SystemExit as exc:
+        if exc.code in (EXIT_SIGINT, EXIT_SIGTERM):
+            # Interrupted, and our own cleanup is done (partial outputs removed, readers closed).
+            # Leave now: a read-ahead thread, ours or pyarrow's, blocked on a pipe that sends
+            # nothing would hold up the interpreter's shutdown, which waits for such threads.
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(int(exc.code))  # type: ignore[arg-type]
+        raise

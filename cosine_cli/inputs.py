@@ -46,7 +46,17 @@ class Inputs:
 
 
 def _stdin() -> Any:
-    return sys.stdin.buffer
+    """Standard input as an unbuffered file of its own (a duplicate descriptor).
+
+    A reader thread may sit in a read on a pipe that stalls when the run stops; on
+    ``sys.stdin.buffer`` that read holds the buffer's lock, and the interpreter, closing
+    ``sys.stdin`` on the way out, would abort on it.
+    """
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test runner, or closed
+        return sys.stdin.buffer
+    return open(os.dup(fd), "rb", buffering=0)  # noqa: SIM115 - closed with the reader
 
 
 def open_any(path: str, fmt: str | None, opts: InputOptions) -> Any:

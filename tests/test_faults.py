@@ -47,3 +47,38 @@ def test_signals_exit_with_their_codes(long_pair: tuple[str, str], sig: int, cod
     assert proc.returncode == code
     assert out == b""
     assert word in err.decode() and "Traceback" not in err.decode()
+
+
+@pytest.mark.parametrize("fmt", ["npy", "csv"])
+def test_a_signal_is_prompt_while_stdin_stalls(long_pair: tuple[str, str], fmt: str) -> None:
+    # A pipe that sends part of its data and then nothing: no read running ahead on a thread may
+    # hold the exit up until the pipe moves again.
+    if fmt == "npy":
+        with open(long_pair[0], "rb") as f:
+            head = f.read(1 << 20)  # header and the first rows
+    else:
+        rows = np.random.default_rng(1).standard_normal((20_000, 8))
+        head = ("d0,d1,d2,d3,d4,d5,d6,d7\n" + "\n".join(",".join(map(repr, r.tolist())) for r in rows)).encode()
+    proc = subprocess.Popen([*COSLOSS, "score", "-", long_pair[1], "--pred-format", fmt, "--chunk-size", "100"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(head)
+    proc.stdin.flush()
+    time.sleep(1.5)  # started, consumed what there is, now waiting on the pipe
+    assert proc.poll() is None
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+        elapsed = time.monotonic() - start
+    finally:
+        proc.kill()  # if it did not stop (the assertions below then say so)
+        proc.wait()
+        proc.stdin.close()
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == 143, err
+    assert elapsed < 3.0, f"took {elapsed:.1f} s to stop"
+    assert out == b"" and "Traceback" not in err.decode()

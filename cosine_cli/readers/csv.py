@@ -194,6 +194,8 @@ class CsvReader(TableReader):
 
     def close(self) -> None:
         super().close()
+        if self.reading:  # closing a stream a thread is reading waits for that read: leave it
+            return
         for stream in [self._stream, *self._owned]:
             if stream is not None:
                 stream.close()

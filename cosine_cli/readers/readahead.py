@@ -74,8 +74,11 @@ class Readahead(Generic[T]):
             raise StopIteration
         return item  # type: ignore[return-value]
 
-    def close(self, timeout: float = 1.0) -> None:
-        """Stop the producer and wait (a bounded time) for it to let go of its input."""
+    def close(self, timeout: float = 1.0) -> bool:
+        """Stop the producer and wait (a bounded time) for it to let go of its input.
+
+        Returns whether it did: a producer blocked on a pipe that sends nothing still holds its
+        stream, and closing that stream would wait for the read too."""
         self._finished = True
         self._stop.set()
         try:
@@ -85,3 +88,4 @@ class Readahead(Generic[T]):
             pass
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        return not self._thread.is_alive()

@@ -49,6 +49,8 @@ class TableReader:
         self._it: Readahead[pa.RecordBatch] | None = None
         self._head: pa.RecordBatch | None = None  # the first batch, kept for non-pruning readers
         self._dispatched = 0  # batches read after the first
+        #: a read-ahead thread still reads (a stalled pipe) after close()
+        self.reading = False
         #: columns whose consumers want numbers (a reader of text, CSV, may parse them as such)
         self.number_columns: set[str] = set()
 
@@ -64,8 +66,8 @@ class TableReader:
         return None if head is None else head.select(columns)
 
     def close(self) -> None:
-        if self._it is not None:
-            self._it.close()
+        if self._it is not None and not self._it.close():
+            self.reading = True  # its thread is stuck in a read: subclasses leave its stream open
         self._it = None
 
     def _start(self, columns: list[str]) -> Readahead[pa.RecordBatch]:
