@@ -173,7 +173,7 @@ class _View:
                 return
             offset = self._offset
             self._offset += b.num_rows
-            # select: one call, where a column lookup by name a column is quadratic for wide tables
+            # one select call: looking each column up by name is quadratic in a wide table
             yield offset, b.select(self.columns).columns
 
     def _relabel(self, exc: InputError) -> InputError:
