@@ -167,7 +167,8 @@ def cosine_rows(a: NDArray[np.generic], b: NDArray[np.generic], compat: str = "k
         # need no rescaling: cos 0, provided the other side is finite and its
         # squared norm did not overflow (else the rescaled path decides).
         ab, bb = a[idx], b[idx]
-        trivial = (~ab.any(axis=1) & np.isfinite(nb2[idx])) | (~bb.any(axis=1) & np.isfinite(na2[idx]))
+        with np.errstate(invalid="ignore"):  # a signalling NaN compared with 0 raises the flag
+            trivial = (~ab.any(axis=1) & np.isfinite(nb2[idx])) | (~bb.any(axis=1) & np.isfinite(na2[idx]))
         if trivial.any():
             cos[idx[trivial]] = 0.0
             zero[idx[trivial]] = True

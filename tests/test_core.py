@@ -182,3 +182,14 @@ def test_random_against_float64_reference_high_dim() -> None:
         ref = (a64 * b64).sum(1) / np.sqrt((a64 * a64).sum(1) * (b64 * b64).sum(1))
         np.testing.assert_allclose(cosine_rows(a, b).cos, ref, atol=1e-6)
         np.testing.assert_allclose(cosine_rows(a64, b64).cos, ref, atol=1e-12)
+
+
+def test_signalling_nan_beside_a_zero_row_raises_no_warning() -> None:
+    # Fuzzed Arrow data: a signalling NaN compared with 0 sets the invalid flag (the suite turns
+    # warnings into errors); the row is non-finite, the zero row beside it still gives 0.
+    snan = np.array([0x7FA00000], dtype=np.uint32).view(np.float32)[0]
+    a = np.array([[snan, 1.0], [0.0, 0.0]], dtype=np.float32)
+    b = np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float32)
+    r = cosine_rows(a, b)
+    assert np.isnan(r.cos[0]) and r.cos[1] == 0.0
+    assert r.nonfinite_a.tolist() == [True, False] and r.zero.tolist() == [False, True]
