@@ -306,3 +306,16 @@ def test_weight_col_missing(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no such column in" in res.stderr
     res = run("score", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), "--weight-col", "w")
     assert res.exit_code == 2 and "array files" in res.stderr
+
+
+def test_a_corrupt_length_on_stdin_is_one_clear_line(tmp_path: Path) -> None:
+    # Found by fuzzing: an Arrow stream whose message length asks for 34 GB. From a file pyarrow
+    # says so; from a pipe Python's read allocates first, and the MemoryError must not read as
+    # "try a smaller --chunk-size" nor leave a SystemError about exported buffers on stderr.
+    from .test_fuzz import SEEDS, mutations
+
+    _, make = SEEDS["arrows"]
+    data = mutations(make(), np.random.default_rng(7), 98)[97]
+    (tmp_path / "good.arrows").write_bytes(make())
+    line = one_line_error(run("score", "-", str(tmp_path / "good.arrows"), stdin=data))
+    assert line.startswith("Error: -: cannot be read") and "corrupt" in line

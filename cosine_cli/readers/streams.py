@@ -33,15 +33,17 @@ class Prefixed(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        if len(self._head):
-            n = min(len(view), len(self._head))
-            view[:n] = self._head[:n]
-            self._head = self._head[n:]
-        else:
-            data = self._rest.read(len(view))
-            n = len(data)
-            view[:n] = data
+        # Views released even on an error: a view of the caller's bytearray kept alive by the
+        # traceback makes its deallocation a SystemError printed on stderr.
+        with memoryview(buffer) as whole, whole.cast("B") as view:
+            if len(self._head):
+                n = min(len(view), len(self._head))
+                view[:n] = self._head[:n]
+                self._head = self._head[n:]
+            else:
+                data = self._rest.read(len(view))
+                n = len(data)
+                view[:n] = data
         self._pos += n
         return n
 

@@ -102,6 +102,9 @@ class TableReader:
         except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError) as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"cannot be read ({detail})", source=self.name) from None
+        except MemoryError:  # a corrupt length field asks the reader for more than there is
+            raise InputError("cannot be read (a length in the data asks for more memory than this machine "
+                             "has; the file is probably corrupt)", source=self.name) from None
 
     def register(self, columns: list[str], *, as_numbers: bool = False) -> int:
         """A new consumer of ``columns``; returns its id for :meth:`next_batch`.
