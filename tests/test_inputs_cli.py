@@ -318,4 +318,5 @@ def test_a_corrupt_length_on_stdin_is_one_clear_line(tmp_path: Path) -> None:
     data = mutations(make(), np.random.default_rng(7), 98)[97]
     (tmp_path / "good.arrows").write_bytes(make())
     line = one_line_error(run("score", "-", str(tmp_path / "good.arrows"), stdin=data))
-    assert line.startswith("Error: -: cannot be read") and "corrupt" in line
+    # Whether the kernel lets Python allocate 34 GB (overcommit) decides which of the two it is.
+    assert line.startswith("Error: -: cannot be read") and ("corrupt" in line or "Expected to be able" in line)
