@@ -320,3 +320,30 @@ def test_a_corrupt_length_on_stdin_is_one_clear_line(tmp_path: Path) -> None:
     line = one_line_error(run("score", "-", str(tmp_path / "good.arrows"), stdin=data))
     # Whether the kernel lets Python allocate 34 GB (overcommit) decides which of the two it is.
     assert line.startswith("Error: -: cannot be read") and ("corrupt" in line or "Expected to be able" in line)
+
+
+@pytest.mark.parametrize("fmt", ["arrows", "npy", "csv"])
+def test_a_real_pipe_delivers_big_messages_in_pieces(tmp_path: Path, fmt: str) -> None:
+    # A pipe hands over at most its buffer (64 KiB) a read; an Arrow message of 2 MB must still
+    # arrive whole (CliRunner's in-memory stdin never reads short, so this needs a process).
+    import subprocess
+    import sys
+
+    m = np.random.default_rng(8).standard_normal((4000, 128)).astype(np.float32)
+    np.save(tmp_path / "b.npy", m)
+    src = tmp_path / f"a.{fmt}"
+    if fmt == "arrows":
+        table = pa.table({"emb": fsl(m)})
+        with pa.ipc.new_stream(str(src), table.schema) as w:
+            w.write_table(table)
+    elif fmt == "npy":
+        np.save(src, m)
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(pa.table({f"d{j}": m[:, j] for j in range(m.shape[1])}), src)
+    done = subprocess.run([sys.executable, "-m", "cosine_cli", "score", "-", str(tmp_path / "b.npy"), "--json"],
+                          input=src.read_bytes(), capture_output=True, timeout=120)  # through a pipe
+    assert done.returncode == 0, done.stderr.decode()
+    out = json.loads(done.stdout)
+    assert out["rows"] == 4000 and out["loss"] == pytest.approx(-1.0, abs=1e-6)

@@ -8,6 +8,8 @@ from typing import BinaryIO
 __all__ = ["Prefixed", "read_head", "COMPRESSION_MAGIC", "COMPRESSION_EXTENSIONS"]
 
 COMPRESSION_EXTENSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+#: the most read from the underlying stream at once
+_PIECE = 16 << 20
 COMPRESSION_MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\x28\xb5\x2f\xfd", "zstd")]
 
 
@@ -33,19 +35,43 @@ class Prefixed(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        # Views released even on an error: a view of the caller's bytearray kept alive by the
-        # traceback makes its deallocation a SystemError printed on stderr.
+        # Fills the buffer unless the stream ends first, as a buffered file does: readers of
+        # Arrow streams take a short read for the end of the data, and a pipe read through an
+        # unbuffered descriptor (see inputs._stdin) returns whatever the pipe holds.
+        # Views are released even on an error: a view of the caller's bytearray kept alive by
+        # the traceback makes its deallocation a SystemError printed on stderr.
         with memoryview(buffer) as whole, whole.cast("B") as view:
-            if len(self._head):
-                n = min(len(view), len(self._head))
-                view[:n] = self._head[:n]
-                self._head = self._head[n:]
-            else:
-                data = self._rest.read(len(view))
-                n = len(data)
-                view[:n] = data
+            n = 0
+            while n < len(view):
+                if len(self._head):
+                    k = min(len(view) - n, len(self._head))
+                    view[n:n + k] = self._head[:k]
+                    self._head = self._head[k:]
+                else:
+                    data = self._rest.read(min(len(view) - n, _PIECE))
+                    if not data:
+                        break
+                    k = len(data)
+                    view[n:n + k] = data
+                n += k
         self._pos += n
         return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes, gathered in pieces: a corrupt length field in the data must not
+        make us allocate what it claims before finding the stream shorter."""
+        if size is None or size < 0:
+            return self.readall()
+        parts = []
+        got = 0
+        while got < size:
+            piece = bytearray(min(size - got, _PIECE))
+            n = self.readinto(piece)
+            if not n:
+                break
+            parts.append(bytes(piece[:n]) if n < len(piece) else bytes(piece))
+            got += n
+        return b"".join(parts)
 
     def close(self) -> None:
         super().close()
