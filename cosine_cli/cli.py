@@ -274,17 +274,21 @@ def _line_writer(stream: Any) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
+    from . import inputs
+
+    inputs.RAW_STDIN = True  # this process owns standard input: see inputs._stdin
     try:
         cli(prog_name="cosloss")
     except SystemExit as exc:
-        if exc.code in (EXIT_SIGINT, EXIT_SIGTERM):
-            # Interrupted, and our own cleanup is done (partial outputs removed, readers closed).
-            # Leave now: a read-ahead thread, ours or pyarrow's, blocked on a pipe that sends
-            # nothing would hold up the interpreter's shutdown, which waits for such threads.
+        if inputs.stdin_used:
+            # Our own cleanup is done (partial outputs removed, readers closed). Leave now: a
+            # reader thread, ours or pyarrow's, may still sit in a read on the pipe, and the
+            # interpreter's shutdown would wait for it, or abort on it.
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
                 except (OSError, ValueError):
                     pass
-            os._exit(int(exc.code))  # type: ignore[arg-type]
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            os._exit(code)
         raise

@@ -45,18 +45,33 @@ class Inputs:
     closers: list[Any] = field(default_factory=list)
 
 
-def _stdin() -> Any:
-    """Standard input as an unbuffered file of its own (a duplicate descriptor).
+#: Set by the ``cosloss`` command (cli.main), which owns the process: read standard input
+#: through a descriptor of its own. A library caller's ``sys.stdin.buffer`` may already hold
+#: bytes it read ahead, so the library reads through it.
+RAW_STDIN = False
+#: Whether this process has opened standard input as an input (cli.main then exits at once:
+#: a pyarrow thread may still be reading the pipe, and the interpreter's shutdown would wait
+#: for it or abort on it).
+stdin_used = False
 
-    A reader thread may sit in a read on a pipe that stalls when the run stops; on
-    ``sys.stdin.buffer`` that read holds the buffer's lock, and the interpreter, closing
-    ``sys.stdin`` on the way out, would abort on it.
+
+def _stdin() -> tuple[Any, bool]:
+    """Standard input, and whether the returned file is ours to close.
+
+    Under the command, an unbuffered duplicate of descriptor 0: a reader thread may sit in a
+    read on a pipe that stalls when the run stops; on ``sys.stdin.buffer`` that read holds the
+    buffer's lock, and the interpreter, closing ``sys.stdin`` on the way out, would abort on it.
     """
-    try:
-        fd = sys.stdin.fileno()
-    except (AttributeError, OSError, ValueError):  # replaced by a test runner, or closed
-        return sys.stdin.buffer
-    return open(os.dup(fd), "rb", buffering=0)  # noqa: SIM115 - closed with the reader
+    global stdin_used
+    if sys.stdin is None:  # descriptor 0 was closed (`<&-`)
+        raise InputError("standard input is closed", source="-")
+    stdin_used = True
+    if RAW_STDIN:
+        try:
+            return open(os.dup(sys.stdin.fileno()), "rb", buffering=0), True  # noqa: SIM115
+        except (AttributeError, OSError, ValueError):  # replaced by a test runner
+            pass
+    return sys.stdin.buffer, False
 
 
 def open_any(path: str, fmt: str | None, opts: InputOptions) -> Any:
@@ -76,16 +91,27 @@ def open_any(path: str, fmt: str | None, opts: InputOptions) -> Any:
 def _open_stdin(fmt: str | None, opts: InputOptions) -> Any:
     """Standard input: the format from its first bytes (or ``fmt``). Parquet, Arrow files and
     .npz need seeking, so they are read into memory first; the others stream."""
-    from .readers.npy import NpySource
-    from .readers.streams import Prefixed, read_head
+    stream, owned = _stdin()
+    try:
+        return _open_stream(stream, fmt, opts, owned)
+    except BaseException:
+        if owned:
+            stream.close()
+        raise
 
-    stream = _stdin()
+
+def _open_stream(stream: Any, fmt: str | None, opts: InputOptions, owned: bool) -> Any:
+    from .readers.npy import NpySource
+    from .readers.streams import Prefixed, read_all, read_head
+
     head = read_head(stream, 8)
     if not head:
         raise InputError("is empty", source="-")
     fmt = fmt or format_from_head(head) or "csv"
     if fmt in ("parquet", "arrow", "npz"):
-        data = head + stream.read()
+        data = head + read_all(stream)
+        if owned:
+            stream.close()
         if fmt == "npz":
             import io
 
@@ -95,7 +121,7 @@ def _open_stdin(fmt: str | None, opts: InputOptions) -> Any:
         import pyarrow as pa
 
         return open_table("-", fmt, stream=pa.BufferReader(data))
-    raw = Prefixed(head, stream)
+    raw = Prefixed(head, stream, own_rest=owned)
     if fmt == "npy":
         return NpySource(raw, "-", seekable=False)  # type: ignore[arg-type]
     if fmt not in TABLE_FORMATS:

@@ -82,3 +82,56 @@ def test_a_signal_is_prompt_while_stdin_stalls(long_pair: tuple[str, str], fmt: 
     assert proc.returncode == 143, err
     assert elapsed < 3.0, f"took {elapsed:.1f} s to stop"
     assert out == b"" and "Traceback" not in err.decode()
+
+
+def test_early_exit_while_pyarrow_reads_a_pipe(tmp_path) -> None:  # noqa: ANN001
+    # `| head -1` on CSV from a pipe, and an error in the other input: pyarrow's reader may still
+    # be reading stdin; the process must still exit at once with its own code (was 134 at times).
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    m = np.random.default_rng(2).standard_normal((60_000, 16)).astype(np.float32)
+    pacsv.write_csv(pa.table({f"d{j}": m[:, j] for j in range(16)}), tmp_path / "a.csv")
+    bad = m.copy()
+    bad[5, 0] = np.nan
+    np.save(tmp_path / "b.npy", m)
+    np.save(tmp_path / "nan.npy", bad)
+    data = (tmp_path / "a.csv").read_bytes()
+    for _ in range(4):
+        proc = subprocess.Popen([*COSLOSS, "score", "-", str(tmp_path / "b.npy"), "--reduction", "none"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        try:
+            proc.stdin.write(data[: len(data) // 2])  # the rest never comes before the exit
+            proc.stdin.flush()
+            proc.stdout.readline()
+            proc.stdout.close()
+            assert proc.wait(timeout=30) == 141
+        finally:
+            proc.kill()
+            proc.stdin.close()
+            proc.stderr.close()
+        done = subprocess.run([*COSLOSS, "score", "-", str(tmp_path / "nan.npy")], input=data,
+                              capture_output=True, timeout=60)
+        assert done.returncode == 3 and done.stderr.count(b"\n") == 1, done.stderr
+
+
+def test_closed_stdin_is_an_input_error(long_pair: tuple[str, str]) -> None:
+    import os
+
+    done = subprocess.run([*COSLOSS, "score", "-", long_pair[1]], capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: os.close(0))  # noqa: PLW1509 - the point of the test
+    assert done.returncode == 3, done.stderr
+    assert done.stderr == "Error: -: standard input is closed\n"
+
+
+def test_library_reads_what_the_caller_left_in_sys_stdin(long_pair: tuple[str, str]) -> None:
+    # The caller has read a line, and sys.stdin.buffer holds more than that: the library reads on
+    # from there (the command reads through a descriptor of its own; see inputs.RAW_STDIN).
+    code = ("import sys, cosine_cli; sys.stdin.buffer.readline(); "
+            f"print(cosine_cli.score('-', {long_pair[0]!r}).loss)")
+    with open(long_pair[0], "rb") as f:
+        data = b"run-id\n" + f.read()
+    done = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    assert float(done.stdout) == pytest.approx(-1.0)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import select
+import time
 from typing import BinaryIO
 
-__all__ = ["Prefixed", "read_head", "COMPRESSION_MAGIC", "COMPRESSION_EXTENSIONS"]
+__all__ = ["Prefixed", "read_head", "read_some", "read_all", "COMPRESSION_MAGIC", "COMPRESSION_EXTENSIONS"]
 
 COMPRESSION_EXTENSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 #: the most read from the underlying stream at once
@@ -20,9 +22,10 @@ class Prefixed(io.RawIOBase):
     delimiter) and still hand the whole stream to a reader.
     """
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: BinaryIO, *, own_rest: bool = True) -> None:
         self._head = memoryview(head)
         self._rest = rest
+        self._own_rest = own_rest  # False: a stream of the caller's (sys.stdin.buffer), left open
         self._pos = 0
 
     def readable(self) -> bool:
@@ -48,7 +51,7 @@ class Prefixed(io.RawIOBase):
                     view[n:n + k] = self._head[:k]
                     self._head = self._head[k:]
                 else:
-                    data = self._rest.read(min(len(view) - n, _PIECE))
+                    data = read_some(self._rest, min(len(view) - n, _PIECE))
                     if not data:
                         break
                     k = len(data)
@@ -75,8 +78,21 @@ class Prefixed(io.RawIOBase):
 
     def close(self) -> None:
         super().close()
-        if hasattr(self._rest, "close"):
+        if self._own_rest and hasattr(self._rest, "close"):
             self._rest.close()
+
+
+def read_some(stream: BinaryIO, n: int) -> bytes:
+    """One read of at most ``n`` bytes; b"" only at the end. A non-blocking pipe's "nothing yet"
+    (None) is waited out, never taken for the end of the data."""
+    while True:
+        data = stream.read(n)
+        if data is not None:
+            return data
+        try:
+            select.select([stream.fileno()], [], [])
+        except (AttributeError, OSError, ValueError):
+            time.sleep(0.01)
 
 
 def read_head(stream: BinaryIO, n: int) -> bytes:
@@ -84,9 +100,17 @@ def read_head(stream: BinaryIO, n: int) -> bytes:
     parts = []
     got = 0
     while got < n:
-        data = stream.read(n - got)
+        data = read_some(stream, n - got)
         if not data:
             break
         parts.append(data)
         got += len(data)
+    return b"".join(parts)
+
+
+def read_all(stream: BinaryIO) -> bytes:
+    """Everything up to the end of the stream."""
+    parts = []
+    while data := read_some(stream, _PIECE):
+        parts.append(data)
     return b"".join(parts)
