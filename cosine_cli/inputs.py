@@ -153,8 +153,8 @@ def _needs_table(x: Any, what: str, name: str) -> None:
 def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOptions,
                 *, skip_nulls: bool = False) -> Inputs:
     """Open everything a score needs. ``label=None``: PRED holds both vector columns."""
-    if pred == "-" and label == "-":
-        raise UsageProblem("only one of PRED and LABEL can be read from standard input (-)")
+    if [pred, label, weights].count("-") > 1:
+        raise UsageProblem("only one of PRED, LABEL and --weights can be read from standard input (-)")
     closers: list[Any] = []
     try:
         p = open_any(pred, opts.pred_format, opts)

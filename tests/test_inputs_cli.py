@@ -347,3 +347,11 @@ def test_a_real_pipe_delivers_big_messages_in_pieces(tmp_path: Path, fmt: str) -
     assert done.returncode == 0, done.stderr.decode()
     out = json.loads(done.stdout)
     assert out["rows"] == 4000 and out["loss"] == pytest.approx(-1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("args", [["-", "-"], ["-", "LABEL", "--weights", "-"], ["PRED", "-", "--weights", "-"]])
+def test_standard_input_serves_one_input_only(sample: Path, args: list[str]) -> None:
+    real = [str(sample / "preds.npy") if a == "PRED" else str(sample / "labels.npy") if a == "LABEL" else a
+            for a in args]
+    result = run("score", *real, stdin=(sample / "preds.npy").read_bytes())
+    assert result.exit_code == 2 and "standard input" in result.stderr
