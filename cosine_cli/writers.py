@@ -140,6 +140,25 @@ def _npy_header(dtype: np.dtype[Any], count: int) -> bytes:
     return head + (len(body) + pad + 1).to_bytes(2, "little") + (body + " " * pad + "\n").encode()
 
 
+class _Valve:
+    """Standard output for a pyarrow writer, with a tap: once shut, writes go nowhere.
+
+    An aborted run still has to close its pyarrow writer (its finaliser would write later), and
+    closing writes the footer: on stdout that would turn a partial Parquet or Arrow file into
+    one that reads as whole. Shutting the valve first keeps the footer out.
+    """
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self.shut = False
+
+    def write(self, data: Any) -> int:
+        return len(memoryview(data)) if self.shut else self._out.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._out, name)
+
+
 class VectorWriter:
     """A pipeline sink writing every scored chunk to ``path`` (``-``: ``stdout``) in ``fmt``."""
 
@@ -150,7 +169,7 @@ class VectorWriter:
         self.spool: IO[bytes] | None = None
         if path == "-":
             assert stdout is not None
-            self.out = stdout
+            self.out = _Valve(stdout) if fmt in ("parquet", "arrow", "csv") else stdout  # type: ignore[assignment]
             if fmt == "npy":  # the count is patched at the end: spool, then copy
                 self.spool = tempfile.TemporaryFile()
                 self.out = self.spool
@@ -229,6 +248,8 @@ class VectorWriter:
     def abort(self) -> None:
         """Drop the partial file (failure or interrupt)."""
         writer, self.writer = self.writer, None
+        if isinstance(self.out, _Valve):
+            self.out.shut = True
         if writer is not None:
             try:  # close it now, or its finaliser would later write to the closed file
                 writer.close()

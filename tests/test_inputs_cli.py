@@ -355,3 +355,30 @@ def test_standard_input_serves_one_input_only(sample: Path, args: list[str]) -> 
             for a in args]
     result = run("score", *real, stdin=(sample / "preds.npy").read_bytes())
     assert result.exit_code == 2 and "standard input" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_a_failed_run_leaves_no_file_that_reads_as_whole_on_stdout(tmp_path: Path, fmt: str) -> None:
+    # Per-vector rows streamed to stdout cannot be taken back, but the footer that would make the
+    # partial Parquet or Arrow file read as whole must not follow them.
+    import io
+
+    m = np.random.default_rng(9).standard_normal((3000, 4))
+    bad = m.copy()
+    bad[2500, 0] = np.nan
+    np.save(tmp_path / "p.npy", m)
+    np.save(tmp_path / "t.npy", bad)
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), "-o", "-",
+                                      "--output-format", fmt, "--chunk-size", "100"])
+    assert result.exit_code == 3 and "row 2500" in result.stderr
+    with pytest.raises((pa.ArrowInvalid, OSError)):
+        if fmt == "parquet":
+            pq.read_table(io.BytesIO(result.stdout_bytes))
+        else:
+            pa.ipc.open_file(io.BytesIO(result.stdout_bytes)).read_all()
+    ok = CliRunner().invoke(cli, ["score", str(tmp_path / "p.npy"), str(tmp_path / "p.npy"), "-o", "-",
+                                  "--output-format", fmt, "--chunk-size", "100"])
+    assert ok.exit_code == 0
+    table = (pq.read_table(io.BytesIO(ok.stdout_bytes)) if fmt == "parquet"
+             else pa.ipc.open_file(io.BytesIO(ok.stdout_bytes)).read_all())
+    assert table.num_rows == 3000
