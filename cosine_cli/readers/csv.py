@@ -158,9 +158,7 @@ class CsvReader(TableReader):
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
             if "skip initial" in str(exc):  # a header line without its newline, and nothing else
                 return None
-            if numbers and "conversion error" in str(exc):  # the first block is converted on opening
-                raise _CellRefused from None
-            raise InputError(f"cannot parse CSV ({_short(exc)})", source=self.name) from None
+            raise _parse_error(exc, self.name, bool(numbers)) from None  # the first block is read here
 
     def _sample(self, columns: list[str]) -> pa.RecordBatch | None:
         reader = self._reader(pa.BufferReader(self._head_lines), columns, set())
@@ -205,15 +203,20 @@ class _CellRefused(Exception):
     """pyarrow's converter refused a cell of a number column (it does not say where)."""
 
 
+def _parse_error(exc: BaseException, name: str, typed: bool) -> Exception:
+    """What a pyarrow parse error means here: a number cell refused (read on as text), or bad CSV."""
+    if typed and "conversion error" in str(exc):
+        return _CellRefused()
+    return InputError(f"cannot parse CSV ({_short(exc)})", source=name)
+
+
 def _read_next(reader: Any, name: str, typed: bool) -> pa.RecordBatch | None:
     try:
         return reader.read_next_batch()
     except StopIteration:
         return None
     except (pa.ArrowInvalid, OSError) as exc:
-        if typed and "conversion error" in str(exc):
-            raise _CellRefused from None
-        raise InputError(f"cannot parse CSV ({_short(exc)})", source=name) from None
+        raise _parse_error(exc, name, typed) from None
 
 
 def _short(exc: BaseException) -> str:

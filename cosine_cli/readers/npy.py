@@ -110,51 +110,42 @@ class NpySource:
             got += n
 
     def _sequential(self, rows: int) -> Iterator[NDArray[np.generic]]:
-        if not self._seekable:
-            # A pipe may stall: a read running ahead on a thread could not be abandoned when the
-            # run stops (a signal, an error in the other input) and would hold the exit up.
-            yield from self._one_buffer(rows)
-            return
-        # Double buffering: while the consumer computes on one buffer, a
-        # thread reads the next chunk into the other (``readinto`` releases
-        # the GIL), so reading both inputs and computing overlap on two
-        # cores. The Source contract (a consumer is done with a chunk when
-        # it asks for the next) makes the buffer being yielded safe.
-        from concurrent.futures import ThreadPoolExecutor
-
         total = self._shape[0]
         rows = max(1, min(rows, total))
-        buffers = [np.empty((rows, *self._shape[1:]), dtype=self.file_dtype) for _ in range(2 if total > rows else 1)]
+        # Double buffering for files: while the consumer computes on one buffer, a thread reads
+        # the next chunk into the other (``readinto`` releases the GIL), so reading both inputs
+        # and computing overlap on two cores. The Source contract (a consumer is done with a
+        # chunk when it asks for the next) makes the buffer being yielded safe. Not for a pipe:
+        # it may stall, and a read running ahead could not be abandoned when the run stops.
+        ahead = self._seekable and total > rows
+        buffers = [np.empty((rows, *self._shape[1:]), dtype=self.file_dtype) for _ in range(2 if ahead else 1)]
 
-        def fill(i: int, start: int) -> NDArray[np.generic]:
+        def fill(i: int) -> NDArray[np.generic]:
+            start = i * rows
             chunk = buffers[i % len(buffers)][: min(rows, total - start)]
             self._fill(memoryview(chunk).cast("B"), start)
             return chunk
 
+        def native(chunk: NDArray[np.generic]) -> NDArray[np.generic]:
+            return chunk if chunk.dtype.byteorder in ("=", "|") else chunk.byteswap().view(self.dtype)
+
+        n_chunks = -(-total // rows)
+        if not ahead:
+            for i in range(n_chunks):
+                yield native(fill(i))
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(1, thread_name_prefix="cosloss-npy") as pool:
-            pending = pool.submit(fill, 0, 0) if total else None
-            i = 0
+            pending = pool.submit(fill, 0)
             try:
-                while pending is not None:
+                for i in range(n_chunks):
                     chunk = pending.result()
-                    start = i * rows + len(chunk)
-                    i += 1
-                    pending = pool.submit(fill, i, start) if start < total else None
-                    if chunk.dtype.byteorder not in ("=", "|"):
-                        chunk = chunk.byteswap().view(self.dtype)
-                    yield chunk
+                    pending = pool.submit(fill, i + 1) if i + 1 < n_chunks else None
+                    yield native(chunk)
             finally:
                 if pending is not None:  # abandoned early: let the read finish before the file closes
                     pending.cancel() or pending.exception()
-
-    def _one_buffer(self, rows: int) -> Iterator[NDArray[np.generic]]:
-        total = self._shape[0]
-        rows = max(1, min(rows, total))
-        buf = np.empty((rows, *self._shape[1:]), dtype=self.file_dtype)
-        for start in range(0, total, rows):
-            chunk = buf[: min(rows, total - start)]
-            self._fill(memoryview(chunk).cast("B"), start)
-            yield chunk.byteswap().view(self.dtype) if chunk.dtype.byteorder not in ("=", "|") else chunk
 
     def _read_all(self) -> NDArray[np.generic]:
         out = np.empty(self._shape, dtype=self.file_dtype)

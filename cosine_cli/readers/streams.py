@@ -72,7 +72,8 @@ class Prefixed(io.RawIOBase):
             n = self.readinto(piece)
             if not n:
                 break
-            parts.append(bytes(piece[:n]) if n < len(piece) else bytes(piece))
+            del piece[n:]
+            parts.append(piece)
             got += n
         return b"".join(parts)
 

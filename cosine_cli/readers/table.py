@@ -154,9 +154,6 @@ def _check_names(schema: pa.Schema, name: str) -> None:
 class _View:
     """Common part of the views: one consumer of a shared :class:`TableReader`."""
 
-    #: whether this view reads its columns as one number a row each
-    as_numbers = False
-
     def __init__(self, reader: TableReader, columns: list[str], label: str) -> None:
         self.reader = reader
         self.columns = columns
@@ -167,7 +164,8 @@ class _View:
         self._offset = 0
 
     def _wants_numbers(self, reader: TableReader, columns: list[str]) -> bool:
-        return self.as_numbers
+        """Whether this view reads its columns as one number a row each."""
+        return False
 
     def _batches(self) -> Iterator[tuple[int, list[pa.Array]]]:
         while True:
@@ -240,32 +238,20 @@ class VectorView(_View):
             raise InputError("a table column holds one vector a row: --axis must be -1 (or 1)",
                              source=self.name, column=self.column)
         dim = self.dim
-        yield from self._located(self._matrices(dim))
-
-    def _matrices(self, dim: int) -> Iterator[NDArray[np.generic]]:
-        for offset, cols in self._batches():
-            dense = _dense_wide(cols) if len(cols) > 1 else None
-            yield dense if dense is not None else to_matrix(
-                cols, source=self.name, column=self.column, offset=offset, dim=dim,
-                skip_nulls=self.skip_nulls, names=self.columns)
-
-
-def _dense_wide(cols: list[pa.Array]) -> NDArray[np.generic] | None:
-    """Number columns of one float type without nulls, as (rows, dim) in one C++ call (a wide
-    CSV of 384 columns spends most of its time in per-column Python otherwise); None when the
-    columns need the general converter (text, mixed types, nulls: it also explains errors)."""
-    t = cols[0].type
-    if not pa.types.is_floating(t) or any(c.type != t or c.null_count for c in cols):
-        return None
-    batch = pa.RecordBatch.from_arrays(cols, names=[str(j) for j in range(len(cols))])
-    return np.asarray(batch.to_tensor(row_major=True))
+        yield from self._located(
+            to_matrix(cols, source=self.name, column=self.column, offset=offset, dim=dim,
+                      skip_nulls=self.skip_nulls, names=self.columns)
+            for offset, cols in self._batches()
+        )
 
 
 class ScalarView(_View):
     """One number a row (a weight column) as a 1-D float64 :class:`Source`."""
 
     dtype = np.dtype(np.float64)
-    as_numbers = True
+
+    def _wants_numbers(self, reader: TableReader, columns: list[str]) -> bool:
+        return True
 
     @property
     def shape(self) -> tuple[int | None, ...]:
