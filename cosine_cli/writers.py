@@ -62,8 +62,11 @@ class AtomicFile:
             self.file: IO[bytes] = open(target, "wb")  # noqa: SIM115 - closed by commit/abort
             return
         directory = os.path.dirname(os.path.abspath(target))
-        fd, self.tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
-                                        suffix=".cosloss-tmp")
+        try:
+            fd, self.tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
+                                            suffix=".cosloss-tmp")
+        except OSError as exc:  # name the file asked for, not the temporary one beside it
+            raise OSError(exc.errno, f"cannot write here ({exc.strerror})", target) from None
         self.file = os.fdopen(fd, "w+b")
 
     def commit(self) -> None:
