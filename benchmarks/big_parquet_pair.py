@@ -23,10 +23,11 @@ def main(out: str, rows: int, dim: int = 768) -> None:
         values = np.empty(rows * dim, dtype=np.float32)
         step = 1 << 24
         for i in range(0, values.size, step):
-            values[i:i + step] = rng.standard_normal(min(step, values.size - i), dtype=np.float32)
+            values[i : i + step] = rng.standard_normal(min(step, values.size - i), dtype=np.float32)
         if as_list:  # list<float>: what pandas and Polars write by default
-            col = pa.ListArray.from_arrays(pa.array(np.arange(0, rows * dim + 1, dim, dtype=np.int32)),
-                                           pa.array(values))
+            col = pa.ListArray.from_arrays(
+                pa.array(np.arange(0, rows * dim + 1, dim, dtype=np.int32)), pa.array(values)
+            )
         else:  # fixed_size_list<float, 768>: LanceDB, HF datasets with a length
             col = pa.FixedSizeListArray.from_arrays(pa.array(values), dim)
         table = pa.table({"id": np.arange(rows), "emb": col})

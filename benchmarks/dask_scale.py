@@ -44,17 +44,26 @@ def run(data: str, workers: int, task_rows: int | None) -> dict[str, object]:
 
     from cosine_cli import score
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         idle = client.run(_peak_rss_mib)
         t0 = time.perf_counter()
         result = score(f"{data}/pred", f"{data}/label", engine="dask", scheduler=client, rows_per_task=task_rows)
         wall = time.perf_counter() - t0
         peak = client.run(_peak_rss_mib)
-    return {"workers": workers, "wall_s": round(wall, 2), "tasks": result.extra["engine"]["tasks"],
-            "rows": result.stats.rows, "loss": result.loss,
-            "worker_idle_rss_mib": sorted(round(v) for v in idle.values()),
-            "worker_peak_rss_mib": sorted(round(v) for v in peak.values())}
+    return {
+        "workers": workers,
+        "wall_s": round(wall, 2),
+        "tasks": result.extra["engine"]["tasks"],
+        "rows": result.stats.rows,
+        "loss": result.loss,
+        "worker_idle_rss_mib": sorted(round(v) for v in idle.values()),
+        "worker_peak_rss_mib": sorted(round(v) for v in peak.values()),
+    }
 
 
 def main() -> None:

@@ -61,14 +61,17 @@ class Spec:
         return {"pred": f"pred.{ext}", "label": f"label.{ext}"}
 
 
-SPECS: dict[str, Spec] = {s.name: s for s in (
-    Spec("npy", "npy", 1_000_000, 768),
-    Spec("parquet_fsl", "parquet", 1_000_000, 768, "fsl"),
-    Spec("parquet_list", "parquet", 1_000_000, 768, "list"),
-    Spec("parquet_fsl_2m", "parquet", 2_000_000, 768, "fsl"),
-    Spec("parquet_list_2m", "parquet", 2_000_000, 768, "list"),
-    Spec("csv", "csv", 50_000, 384),
-)}
+SPECS: dict[str, Spec] = {
+    s.name: s
+    for s in (
+        Spec("npy", "npy", 1_000_000, 768),
+        Spec("parquet_fsl", "parquet", 1_000_000, 768, "fsl"),
+        Spec("parquet_list", "parquet", 1_000_000, 768, "list"),
+        Spec("parquet_fsl_2m", "parquet", 2_000_000, 768, "fsl"),
+        Spec("parquet_list_2m", "parquet", 2_000_000, 768, "list"),
+        Spec("csv", "csv", 50_000, 384),
+    )
+}
 
 
 def scaled_rows(spec: Spec, scale: float) -> int:
@@ -111,8 +114,11 @@ def _write(spec: Spec, rows: int, tmp: dict[str, Path]) -> float:
     """Write both files under their temporary names; return the mean cosine."""
     cos_sums: list[float] = []
     if spec.fmt == "npy":
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                  "shape": (rows, spec.dim)}
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+            "fortran_order": False,
+            "shape": (rows, spec.dim),
+        }
         with open(tmp["pred"], "wb") as fp, open(tmp["label"], "wb") as fl:
             for f in (fp, fl):
                 np.lib.format.write_array_header_1_0(f, header)
@@ -127,8 +133,10 @@ def _write(spec: Spec, rows: int, tmp: dict[str, Path]) -> float:
             for start, pred, label in slices(rows, spec.dim):
                 ids = pa.array(np.arange(start, start + len(pred), dtype=np.int64))
                 for w, x in ((wp, pred), (wl, label)):
-                    w.write_table(pa.table({"id": ids, "emb": _emb_column(x, spec.column)}, schema=schema),
-                                  row_group_size=SLICE_ROWS)
+                    w.write_table(
+                        pa.table({"id": ids, "emb": _emb_column(x, spec.column)}, schema=schema),
+                        row_group_size=SLICE_ROWS,
+                    )
                 cos_sums.append(row_cos_sum(pred, label))
     elif spec.fmt == "csv":
         names = [f"d{i}" for i in range(spec.dim)]
@@ -147,9 +155,18 @@ def generate(spec: Spec, out_root: Path, scale: float = 1.0) -> dict[str, object
     """Write one dataset into out_root/<name>/ unless it is already there; return its meta."""
     out = out_root / spec.name
     rows = scaled_rows(spec, scale)
-    want = {"name": spec.name, "format": spec.fmt, "column": spec.column or None, "rows": rows, "dim": spec.dim,
-            "dtype": "float32", "seed": SEED, "noise": NOISE, "row_group_rows": SLICE_ROWS if spec.fmt == "parquet"
-            else None, "files": spec.files()}
+    want = {
+        "name": spec.name,
+        "format": spec.fmt,
+        "column": spec.column or None,
+        "rows": rows,
+        "dim": spec.dim,
+        "dtype": "float32",
+        "seed": SEED,
+        "noise": NOISE,
+        "row_group_rows": SLICE_ROWS if spec.fmt == "parquet" else None,
+        "files": spec.files(),
+    }
     meta_path = out / "meta.json"
     final = {side: out / fname for side, fname in spec.files().items()}
     if meta_path.exists() and all(p.exists() for p in final.values()):
@@ -171,26 +188,45 @@ def generate(spec: Spec, out_root: Path, scale: float = 1.0) -> dict[str, object
         raise
     for side, p in tmp.items():
         os.replace(p, final[side])
-    meta = {**want, "mean_cos": mean_cos, "bytes": {side: p.stat().st_size for side, p in final.items()},
-            "spec": asdict(spec), "scale": scale}
+    meta = {
+        **want,
+        "mean_cos": mean_cos,
+        "bytes": {side: p.stat().st_size for side, p in final.items()},
+        "spec": asdict(spec),
+        "scale": scale,
+    }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     size = sum(meta["bytes"].values()) / 1e9
-    print(f"{spec.name}: done in {time.perf_counter() - t0:.1f} s, {size:.2f} GB, mean cos {mean_cos:.9f}",
-          file=sys.stderr, flush=True)
+    print(
+        f"{spec.name}: done in {time.perf_counter() - t0:.1f} s, {size:.2f} GB, mean cos {mean_cos:.9f}",
+        file=sys.stderr,
+        flush=True,
+    )
     return meta
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out", nargs="?", type=Path, default=DEFAULT_DIR,
-                    help=f"directory to write into (default: {DEFAULT_DIR})")
-    ap.add_argument("--only", nargs="+", choices=list(SPECS), metavar="NAME",
-                    help=f"datasets to make (default: all of {', '.join(SPECS)})")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "out", nargs="?", type=Path, default=DEFAULT_DIR, help=f"directory to write into (default: {DEFAULT_DIR})"
+    )
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(SPECS),
+        metavar="NAME",
+        help=f"datasets to make (default: all of {', '.join(SPECS)})",
+    )
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--scale", type=float, default=None, help="multiply every dataset's row count (default 1)")
-    size.add_argument("--rows", type=int, default=None,
-                      help="rows of the 1M datasets; the others scale with it (same as --scale ROWS/1e6)")
+    size.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="rows of the 1M datasets; the others scale with it (same as --scale ROWS/1e6)",
+    )
     a = ap.parse_args(argv)
     scale = a.rows / 1_000_000 if a.rows is not None else (a.scale if a.scale is not None else 1.0)
     if scale <= 0:

@@ -91,12 +91,16 @@ def duckdb_sql(fmt: str, a: Path, b: Path) -> str:
     if fmt == "parquet":
         # Parquet keeps no fixed-size list type: DuckDB reads fixed_size_list<float, 768> and
         # list<float> columns alike as FLOAT[] (a LIST), so list_cosine_similarity fits both.
-        return (f"SELECT avg(list_cosine_similarity(a.emb, b.emb)) "
-                f"FROM read_parquet({sql_str(a)}) a POSITIONAL JOIN read_parquet({sql_str(b)}) b")
+        return (
+            f"SELECT avg(list_cosine_similarity(a.emb, b.emb)) "
+            f"FROM read_parquet({sql_str(a)}) a POSITIONAL JOIN read_parquet({sql_str(b)}) b"
+        )
     vec = "list_value(*COLUMNS('^d\\d+$')) AS v"
-    return (f"SELECT avg(list_cosine_similarity(a.v, b.v)) "
-            f"FROM (SELECT {vec} FROM read_csv({sql_str(a)})) a "
-            f"POSITIONAL JOIN (SELECT {vec} FROM read_csv({sql_str(b)})) b")
+    return (
+        f"SELECT avg(list_cosine_similarity(a.v, b.v)) "
+        f"FROM (SELECT {vec} FROM read_csv({sql_str(a)})) a "
+        f"POSITIONAL JOIN (SELECT {vec} FROM read_csv({sql_str(b)})) b"
+    )
 
 
 @dataclass
@@ -139,19 +143,28 @@ def have_duckdb() -> bool:
 
 def describe(meta: dict[str, object], nbytes: int) -> str:
     col = {"fsl": " fixed_size_list", "list": " list"}.get(str(meta.get("column")), "")
-    return (f"{meta['rows']:,} x {meta['dim']} {meta['dtype']}{col} {meta['format']}, "
-            f"pair {nbytes / 1e9:.2f} GB")
+    return f"{meta['rows']:,} x {meta['dim']} {meta['dtype']}{col} {meta['format']}, pair {nbytes / 1e9:.2f} GB"
 
 
 def build(name: str, data: Path, py: str, cosloss: str, duck: bool) -> Dataset:
     if name == "startup":
         preds, labels = REPO / "sample_data" / "preds.npy", REPO / "sample_data" / "labels.npy"
-        return Dataset(name, "startup (sample_data: 64 x 8)", [], {}, [
-            Contender("python", "python -c pass", [py, "-c", "pass"], "none"),
-            Contender("cosloss", "cosloss --help", [cosloss, "--help"], "none"),
-            Contender("cosloss", "cosloss score sample_data/preds.npy sample_data/labels.npy",
-                      [cosloss, "score", str(preds), str(labels)], "none"),
-        ])
+        return Dataset(
+            name,
+            "startup (sample_data: 64 x 8)",
+            [],
+            {},
+            [
+                Contender("python", "python -c pass", [py, "-c", "pass"], "none"),
+                Contender("cosloss", "cosloss --help", [cosloss, "--help"], "none"),
+                Contender(
+                    "cosloss",
+                    "cosloss score sample_data/preds.npy sample_data/labels.npy",
+                    [cosloss, "score", str(preds), str(labels)],
+                    "none",
+                ),
+            ],
+        )
     meta_path = data / name / "meta.json"
     if not meta_path.exists():
         raise FileNotFoundError(f"{meta_path} is missing: run benchmarks/datagen.py --only {name} {data}")
@@ -160,27 +173,38 @@ def build(name: str, data: Path, py: str, cosloss: str, duck: bool) -> Dataset:
     files = [a, b]
     fmt = meta["format"]
     ds = Dataset(name, f"{name}: {describe(meta, a.stat().st_size + b.stat().st_size)}", files, meta)
-    cos = Contender("cosloss", "cosloss score A B --json -q", [cosloss, "score", str(a), str(b), "--json", "-q"],
-                    "cosloss-json")
+    cos = Contender(
+        "cosloss", "cosloss score A B --json -q", [cosloss, "score", str(a), str(b), "--json", "-q"], "cosloss-json"
+    )
     cat = Contender("cat", "cat A B > /dev/null", ["cat", str(a), str(b)], "none", stdout_devnull=True)
     duckc = Contender("duckdb", "duckdb (python)", [py, "-c", DUCKDB, duckdb_sql(fmt, a, b)], "float")
     if fmt == "npy":
-        ds.contenders = [cat, cos, Contender("numpy", "numpy: np.load + einsum", [py, "-c", NUMPY_NPY, str(a), str(b)],
-                                             "float")]
+        ds.contenders = [
+            cat,
+            cos,
+            Contender("numpy", "numpy: np.load + einsum", [py, "-c", NUMPY_NPY, str(a), str(b)], "float"),
+        ]
     elif fmt == "parquet":
         ds.contenders = [duckc, cos]
         # read_table, then combine_chunks: two copies of the decoded pair at the peak.
         need = 2 * 2 * int(meta["rows"]) * int(meta["dim"]) * 4
         if need <= 0.6 * mem_total():
-            ds.contenders.append(Contender("numpy", "numpy: pq.read_table + einsum",
-                                           [py, "-c", NUMPY_PARQUET, str(a), str(b)], "float"))
+            ds.contenders.append(
+                Contender("numpy", "numpy: pq.read_table + einsum", [py, "-c", NUMPY_PARQUET, str(a), str(b)], "float")
+            )
         else:
-            ds.notes.append(f"numpy (pq.read_table + einsum) left out: it would need ~{need / 1e9:.0f} GB of RAM "
-                            f"(two copies of the pair), more than 60% of this machine's")
+            ds.notes.append(
+                f"numpy (pq.read_table + einsum) left out: it would need ~{need / 1e9:.0f} GB of RAM "
+                f"(two copies of the pair), more than 60% of this machine's"
+            )
         ds.contenders.append(cat)
     elif fmt == "csv":
-        ds.contenders = [duckc, cos, Contender("numpy", "numpy: np.loadtxt + einsum",
-                                              [py, "-c", NUMPY_CSV, str(a), str(b)], "float"), cat]
+        ds.contenders = [
+            duckc,
+            cos,
+            Contender("numpy", "numpy: np.loadtxt + einsum", [py, "-c", NUMPY_CSV, str(a), str(b)], "float"),
+            cat,
+        ]
     else:
         raise ValueError(f"{meta_path}: unknown format {fmt!r}")
     if not duck:
@@ -205,8 +229,9 @@ def run_once(c: Contender, timeout: float) -> dict[str, object]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         timed_out = threading.Event()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(c.argv, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL if c.stdout_devnull else out, stderr=err)
+        proc = subprocess.Popen(
+            c.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL if c.stdout_devnull else out, stderr=err
+        )
 
         def kill() -> None:
             timed_out.set()
@@ -228,16 +253,25 @@ def run_once(c: Contender, timeout: float) -> dict[str, object]:
         err.seek(0)
         stdout = out.read().decode(errors="replace")
         stderr = err.read().decode(errors="replace")
-    run: dict[str, object] = {"wall_s": wall, "maxrss_kib": usage.ru_maxrss, "exit": code,
-                              "user_s": usage.ru_utime, "sys_s": usage.ru_stime, "result": None}
+    run: dict[str, object] = {
+        "wall_s": wall,
+        "maxrss_kib": usage.ru_maxrss,
+        "exit": code,
+        "user_s": usage.ru_utime,
+        "sys_s": usage.ru_stime,
+        "result": None,
+    }
     if timed_out.is_set():
         run["error"] = f"killed after the {timeout:g} s timeout"
     elif code != 0:
         run["error"] = f"exit {code}: {stderr.strip()[-500:]}"
     elif c.result != "none":
         try:
-            run["result"] = (json.loads(stdout)["cos"]["mean"] if c.result == "cosloss-json"
-                             else float(stdout.strip().splitlines()[-1]))
+            run["result"] = (
+                json.loads(stdout)["cos"]["mean"]
+                if c.result == "cosloss-json"
+                else float(stdout.strip().splitlines()[-1])
+            )
         except (ValueError, KeyError, IndexError, TypeError) as e:
             run["error"] = f"could not read a mean cosine from its output ({e}): {stdout.strip()[-200:]!r}"
     return run
@@ -250,10 +284,15 @@ def summarise(runs: list[dict[str, object]]) -> dict[str, object]:
     walls = [float(r["wall_s"]) for r in ok]
     rss = [int(r["maxrss_kib"]) for r in ok]
     results = [r["result"] for r in ok if r["result"] is not None]
-    return {"ok_runs": len(ok), "wall_median_s": statistics.median(walls), "wall_min_s": min(walls),
-            "wall_max_s": max(walls), "rss_median_mib": statistics.median(rss) / 1024,
-            "result": results[0] if results else None,
-            "results_agree": len({float(x) for x in results}) <= 1}
+    return {
+        "ok_runs": len(ok),
+        "wall_median_s": statistics.median(walls),
+        "wall_min_s": min(walls),
+        "wall_max_s": max(walls),
+        "rss_median_mib": statistics.median(rss) / 1024,
+        "result": results[0] if results else None,
+        "results_agree": len({float(x) for x in results}) <= 1,
+    }
 
 
 def check(name: str, rec: dict[str, object], tol: float) -> list[str]:
@@ -261,8 +300,10 @@ def check(name: str, rec: dict[str, object], tol: float) -> list[str]:
     warnings: list[str] = []
     contenders: list[dict[str, object]] = rec["contenders"]
     truth = rec.get("meta", {}).get("mean_cos")
-    cos_ref = next((c["summary"].get("result") for c in contenders
-                    if c["key"] == "cosloss" and c["result"] == "cosloss-json"), None)
+    cos_ref = next(
+        (c["summary"].get("result") for c in contenders if c["key"] == "cosloss" and c["result"] == "cosloss-json"),
+        None,
+    )
     for c in contenders:
         label = c["label"]
         for i, r in enumerate(c["runs"], 1):
@@ -274,18 +315,23 @@ def check(name: str, rec: dict[str, object], tol: float) -> list[str]:
             continue
         if not s.get("results_agree", True):
             warnings.append(f"WARNING: {name}: {label} printed different results in different runs")
-        for what, ref in (("cosloss's cos.mean", cos_ref if c["key"] != "cosloss" else None),
-                          ("datagen's float64 mean cos", truth)):
+        for what, ref in (
+            ("cosloss's cos.mean", cos_ref if c["key"] != "cosloss" else None),
+            ("datagen's float64 mean cos", truth),
+        ):
             if ref is not None and abs(float(x) - float(ref)) > tol:
-                warnings.append(f"WARNING: {name}: {label} printed {float(x):.9f}, {what} is {float(ref):.9f} "
-                                f"(|diff| {abs(float(x) - float(ref)):.2e} > {tol:g})")
+                warnings.append(
+                    f"WARNING: {name}: {label} printed {float(x):.9f}, {what} is {float(ref):.9f} "
+                    f"(|diff| {abs(float(x) - float(ref)):.2e} > {tol:g})"
+                )
     return warnings
 
 
 def git(*args: str) -> str | None:
     try:
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -325,10 +371,14 @@ def machine_info() -> dict[str, object]:
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": cpu, "mem_gib": round(mem_kib / 1024**2, 1) if mem_kib else None,
+        "cpu": cpu,
+        "mem_gib": round(mem_kib / 1024**2, 1) if mem_kib else None,
         "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(), "numpy": version("numpy"), "pyarrow": version("pyarrow"),
-        "duckdb": version("duckdb"), "cosloss": version("cosine-cli"),
+        "python": platform.python_version(),
+        "numpy": version("numpy"),
+        "pyarrow": version("pyarrow"),
+        "duckdb": version("duckdb"),
+        "cosloss": version("cosine-cli"),
         "commit": git("rev-parse", "--short", "HEAD"),
         "cosine_cli_modified": bool(dirty) if dirty is not None else None,
     }
@@ -352,9 +402,17 @@ def rows_of(rec: dict[str, object]) -> list[list[str]]:
         med = float(s["wall_median_s"])
         ratio = "" if not ref_s else ("1.00 (ref)" if c["key"] == ref else f"{med / float(ref_s):.2f}")
         res = s.get("result")
-        out.append([str(c["label"]), f"{med:.2f}", f"{float(s['wall_min_s']):.2f}",
-                    f"{float(s['wall_max_s']):.2f}", f"{float(s['rss_median_mib']):.0f}", ratio,
-                    "" if res is None else f"{float(res):.7f}"])
+        out.append(
+            [
+                str(c["label"]),
+                f"{med:.2f}",
+                f"{float(s['wall_min_s']):.2f}",
+                f"{float(s['wall_max_s']):.2f}",
+                f"{float(s['rss_median_mib']):.0f}",
+                ratio,
+                "" if res is None else f"{float(res):.7f}",
+            ]
+        )
     return out
 
 
@@ -362,8 +420,10 @@ def notes(rec: dict[str, object], floor_note: bool = True) -> list[str]:
     out = list(rec.get("notes", []))
     floor = rec.get("rss_floor_mib")
     if floor and floor_note:
-        out.append(f"peak RSS reads at least {floor:.0f} MiB, the harness's own (Linux carries the high-water "
-                   "mark of the forking process across exec)")
+        out.append(
+            f"peak RSS reads at least {floor:.0f} MiB, the harness's own (Linux carries the high-water "
+            "mark of the forking process across exec)"
+        )
     return out
 
 
@@ -394,13 +454,18 @@ def markdown(results: dict[str, object]) -> str:
         lines.append(f"* {results['merged']}")
     floor = max((rec.get("rss_floor_mib") or 0 for rec in results["datasets"].values()), default=0)
     if floor:
-        lines.append(f"* Peak RSS reads at least {floor:.0f} MiB, the harness's own: Linux carries the high-water "
-                     "mark of the forking process across exec (so `cat` and `python -c pass` show that floor)")
+        lines.append(
+            f"* Peak RSS reads at least {floor:.0f} MiB, the harness's own: Linux carries the high-water "
+            "mark of the forking process across exec (so `cat` and `python -c pass` show that floor)"
+        )
     lines.append("")
     for name, rec in results["datasets"].items():
         code = rec.get("code") or {}
-        at = (f", cosine_cli/ sources `{code['cosine_cli_sha1']}` at `{code['commit']}`"
-              if code.get("cosine_cli_sha1", first.get("cosine_cli_sha1")) != first.get("cosine_cli_sha1") else "")
+        at = (
+            f", cosine_cli/ sources `{code['cosine_cli_sha1']}` at `{code['commit']}`"
+            if code.get("cosine_cli_sha1", first.get("cosine_cli_sha1")) != first.get("cosine_cli_sha1")
+            else ""
+        )
         lines.append(f"**{rec['title']}** (x ref: {rec['reference']}{at})")
         lines.append("")
         lines.append("| " + " | ".join(COLUMNS) + " |")
@@ -422,15 +487,22 @@ def update_doc(path: Path, md: str) -> None:
     start, end = text.find(DOC_START), text.find(DOC_END)
     if start < 0 or end < start:
         sys.exit(f"run.py: {path} has no '{DOC_START}' ... '{DOC_END}' section to replace")
-    path.write_text(text[:start + len(DOC_START)] + "\n\n" + md + "\n" + text[end:])
+    path.write_text(text[: start + len(DOC_START)] + "\n\n" + md + "\n" + text[end:])
 
 
 # ---------------------------------------------------------------- main
 
+
 def run_dataset(ds: Dataset, runs: int, keys: set[str], timeout: float, tol: float) -> dict[str, object]:
     before = code_state()
-    rec: dict[str, object] = {"title": ds.title, "meta": ds.meta, "reference": reference_key(ds),
-                              "notes": ds.notes, "code": before, "contenders": []}
+    rec: dict[str, object] = {
+        "title": ds.title,
+        "meta": ds.meta,
+        "reference": reference_key(ds),
+        "notes": ds.notes,
+        "code": before,
+        "contenders": [],
+    }
     for c in ds.contenders:
         if c.key not in keys:
             continue
@@ -443,10 +515,22 @@ def run_dataset(ds: Dataset, runs: int, keys: set[str], timeout: float, tol: flo
                 r["cosine_cli_sha1"] = code
             done.append(r)
             status = r.get("error") or (f"{r['result']:.9f}" if r["result"] is not None else "ok")
-            print(f"  {ds.name}: {c.label} [{i + 1}/{runs}] {float(r['wall_s']):.2f} s, "
-                  f"{int(r['maxrss_kib']) / 1024:.0f} MiB, {status}", file=sys.stderr, flush=True)
-        rec["contenders"].append({"key": c.key, "label": c.label, "argv": c.argv,
-                                  "result": c.result, "runs": done, "summary": summarise(done)})
+            print(
+                f"  {ds.name}: {c.label} [{i + 1}/{runs}] {float(r['wall_s']):.2f} s, "
+                f"{int(r['maxrss_kib']) / 1024:.0f} MiB, {status}",
+                file=sys.stderr,
+                flush=True,
+            )
+        rec["contenders"].append(
+            {
+                "key": c.key,
+                "label": c.label,
+                "argv": c.argv,
+                "result": c.result,
+                "runs": done,
+                "summary": summarise(done),
+            }
+        )
     rec["warnings"] = check(ds.name, rec, tol)
     # The install is editable: someone editing cosine_cli/ meanwhile changes what later runs measure.
     after = code_state()
@@ -459,8 +543,9 @@ def run_dataset(ds: Dataset, runs: int, keys: set[str], timeout: float, tol: flo
                 seen.setdefault(r["cosine_cli_sha1"], []).append(f"{c['label']} run {i}")
     if len(seen) > 1:
         versions = "; ".join(f"{h}: {', '.join(where)}" for h, where in seen.items())
-        rec["warnings"].append(f"WARNING: {ds.name}: cosine_cli/ changed between cosloss runs, which mix "
-                               f"versions ({versions})")
+        rec["warnings"].append(
+            f"WARNING: {ds.name}: cosine_cli/ changed between cosloss runs, which mix versions ({versions})"
+        )
     elif seen and set(seen) != {before["cosine_cli_sha1"]}:
         (h,) = seen
         rec["notes"].append(f"cosloss ran with cosine_cli/ at {h}, not {before['cosine_cli_sha1']} as at the start")
@@ -471,21 +556,38 @@ def run_dataset(ds: Dataset, runs: int, keys: set[str], timeout: float, tol: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"datagen.py's directory (default {DEFAULT_DATA})")
-    ap.add_argument("--only", nargs="+", choices=DATASETS, metavar="NAME",
-                    help=f"datasets to run, in this order (default: {' '.join(DATASETS)})")
-    ap.add_argument("--contenders", nargs="+", choices=CONTENDER_KEYS, metavar="KEY", default=CONTENDER_KEYS,
-                    help=f"contenders to run (default: all of {' '.join(CONTENDER_KEYS)})")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=DATASETS,
+        metavar="NAME",
+        help=f"datasets to run, in this order (default: {' '.join(DATASETS)})",
+    )
+    ap.add_argument(
+        "--contenders",
+        nargs="+",
+        choices=CONTENDER_KEYS,
+        metavar="KEY",
+        default=CONTENDER_KEYS,
+        help=f"contenders to run (default: all of {' '.join(CONTENDER_KEYS)})",
+    )
     ap.add_argument("--runs", type=int, default=5, help="timed runs of each contender (default 5)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds before a run is killed (default 1800)")
-    ap.add_argument("--tolerance", type=float, default=1e-5,
-                    help="largest accepted |difference| of mean cosines (default 1e-5)")
+    ap.add_argument(
+        "--tolerance", type=float, default=1e-5, help="largest accepted |difference| of mean cosines (default 1e-5)"
+    )
     ap.add_argument("--json", type=Path, metavar="OUT", help="write the raw results (every run) to OUT")
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables (with the machine) at the end")
-    ap.add_argument("--update-doc", type=Path, metavar="MD",
-                    help=f"replace the section between '{DOC_START}' and '{DOC_END}' in MD with the Markdown")
+    ap.add_argument(
+        "--update-doc",
+        type=Path,
+        metavar="MD",
+        help=f"replace the section between '{DOC_START}' and '{DOC_END}' in MD with the Markdown",
+    )
     ap.add_argument("--from-json", type=Path, metavar="IN", help="print the tables of an earlier --json; run nothing")
     a = ap.parse_args(argv)
     if a.runs < 1:
@@ -502,8 +604,13 @@ def main(argv: list[str] | None = None) -> int:
                 datasets.append(build(name, a.data, py, cosloss, duck))
             except FileNotFoundError as e:
                 sys.exit(f"run.py: {e}")
-        results = {"machine": machine_info(), "runs": a.runs, "tolerance": a.tolerance,
-                   "argv": sys.argv, "datasets": {}}
+        results = {
+            "machine": machine_info(),
+            "runs": a.runs,
+            "tolerance": a.tolerance,
+            "argv": sys.argv,
+            "datasets": {},
+        }
 
         def save() -> None:
             if a.json:

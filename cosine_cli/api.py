@@ -40,8 +40,9 @@ def _open_remote(path: str, storage_options: dict[str, Any] | None) -> Source:
     return side.range(0, side.shape[0]).open()  # type: ignore[no-any-return]
 
 
-def _as_source(x: Any, stack: ExitStack, name: str, fmt: str | None = None,
-               storage_options: dict[str, Any] | None = None) -> Source:
+def _as_source(
+    x: Any, stack: ExitStack, name: str, fmt: str | None = None, storage_options: dict[str, Any] | None = None
+) -> Source:
     if _is_remote(x) and fmt in (None, "npy", "parquet"):
         src = _open_remote(os.fspath(x), storage_options)
         stack.callback(src.close)
@@ -110,8 +111,15 @@ def score(
     cosine_cli.UsageProblem
         Options that do not fit together (the CLI's exit 2).
     """
-    options = ScoreOptions(loss=loss, compat=compat, reduction=reduction, axis=axis,
-                           nan_policy=nan_policy, chunk_size=chunk_size, worst=worst)
+    options = ScoreOptions(
+        loss=loss,
+        compat=compat,
+        reduction=reduction,
+        axis=axis,
+        nan_policy=nan_policy,
+        chunk_size=chunk_size,
+        worst=worst,
+    )
     collect = (reduction == "none") if collect is None else collect
     column_options = {k: v for k, v in columns.items() if not (k == "header" and v is True)}
     if engine == "dask":
@@ -123,18 +131,40 @@ def score(
         if rest:
             named = ", ".join("--" + k.replace("_", "-") for k in rest)
             raise UsageProblem(f"{named}: not available with engine 'dask' yet (--pred-col and --label-col are)")
-        return score_dask(os.fspath(pred), os.fspath(label), options=options, weights=weights,  # type: ignore[arg-type]
-                          scheduler=scheduler, workers=workers, storage_options=storage_options,
-                          rows_per_task=rows_per_task, output_dir=output_dir,
-                          pred_column=columns.get("pred_col"), label_column=columns.get("label_col"))
+        return score_dask(
+            os.fspath(pred),
+            os.fspath(label),
+            options=options,
+            weights=weights,  # type: ignore[arg-type]
+            scheduler=scheduler,
+            workers=workers,
+            storage_options=storage_options,
+            rows_per_task=rows_per_task,
+            output_dir=output_dir,
+            pred_column=columns.get("pred_col"),
+            label_column=columns.get("label_col"),
+        )
     if engine != "local":
         raise UsageProblem(f"unknown engine {engine!r}; expected local or dask")
     remote = _is_remote(pred) or _is_remote(label) or _is_remote(weights)
-    if not remote and (label is None or columns or (
-            isinstance(pred, (str, os.PathLike)) and isinstance(label, (str, os.PathLike))
-            and (weights is None or isinstance(weights, (int, float, str, os.PathLike))))):
-        return _score_paths(pred, label, weights, options, sinks, collect,
-                            dict(columns, pred_format=pred_format, label_format=label_format))
+    if not remote and (
+        label is None
+        or columns
+        or (
+            isinstance(pred, (str, os.PathLike))
+            and isinstance(label, (str, os.PathLike))
+            and (weights is None or isinstance(weights, (int, float, str, os.PathLike)))
+        )
+    ):
+        return _score_paths(
+            pred,
+            label,
+            weights,
+            options,
+            sinks,
+            collect,
+            dict(columns, pred_format=pred_format, label_format=label_format),
+        )
     if remote and column_options:
         raise UsageProblem("column options are not available for s3:// and other URIs yet")
     with ExitStack() as stack:
@@ -148,8 +178,15 @@ def score(
         return score_sources(p, t, options=options, weights=w, sinks=sinks, collect=collect)
 
 
-def _score_paths(pred: Any, label: Any, weights: Any, options: ScoreOptions, sinks: Iterable[Sink],
-                 collect: bool, columns: dict[str, Any]) -> ScoreResult:
+def _score_paths(
+    pred: Any,
+    label: Any,
+    weights: Any,
+    options: ScoreOptions,
+    sinks: Iterable[Sink],
+    collect: bool,
+    columns: dict[str, Any],
+) -> ScoreResult:
     """Files (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`."""
     from .inputs import InputOptions, open_inputs
 
@@ -162,12 +199,18 @@ def _score_paths(pred: Any, label: Any, weights: Any, options: ScoreOptions, sin
         raise UsageProblem(str(exc)) from None
     scalar = weights if isinstance(weights, (int, float)) else None
     wpath = None if weights is None or scalar is not None else os.fspath(weights)
-    inputs = open_inputs(os.fspath(pred), None if label is None else os.fspath(label), wpath, opts,
-                         skip_nulls=options.nan_policy == "skip")
+    inputs = open_inputs(
+        os.fspath(pred),
+        None if label is None else os.fspath(label),
+        wpath,
+        opts,
+        skip_nulls=options.nan_policy == "skip",
+    )
     try:
         w: Source | float | None = inputs.weights if inputs.weights is not None else scalar
-        return score_sources(inputs.pred, inputs.label, options=options, weights=w, sinks=sinks,
-                             collect=collect, ids=inputs.ids)
+        return score_sources(
+            inputs.pred, inputs.label, options=options, weights=w, sinks=sinks, collect=collect, ids=inputs.ids
+        )
     finally:
         for c in inputs.closers:
             c.close()

@@ -28,7 +28,12 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 LOSS_CHOICES = ("negative", "distance", "squared")
 COMPAT_CHOICES = ("keras", "keras3", "torch", "exact")
 REDUCTION_CHOICES = (
-    "sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "sum_by_nonzero_weights", "none",
+    "sum_over_batch_size",
+    "mean",
+    "sum",
+    "mean_with_sample_weight",
+    "sum_by_nonzero_weights",
+    "none",
 )
 NAN_CHOICES = ("error", "propagate", "skip")
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
@@ -130,31 +135,75 @@ def compare(a_path: str, b_path: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("pred", metavar="PRED")
 @click.argument("label", metavar="[LABEL]", required=False)
-@click.option("--loss", "loss_kind", type=click.Choice(LOSS_CHOICES), default="negative", show_default=True,
-              help="negative: -cos (Keras CosineSimilarity); distance: 1 - cos; squared: (1 - cos)^2.")
-@click.option("--compat", type=click.Choice(COMPAT_CHOICES), default="keras", show_default=True,
-              help="Normalisation rule: keras (Keras 2, norms floored at 1e-6), keras3 (1e-7), "
-                   "torch (1e-8), exact (none). A zero vector gives cos 0 in every mode.")
-@click.option("--reduction", type=click.Choice(REDUCTION_CHOICES), default="sum_over_batch_size",
-              show_default=True, help="How per-vector losses become one number; none prints them all.")
-@click.option("--axis", type=int, default=-1, show_default=True,
-              help="The axis the vectors lie along; other axes index vectors (as in Keras).")
-@click.option("--weights", "weights_path", metavar="FILE",
-              help="Sample weights (any input format): one per vector, one per leading row, or one number.")
-@click.option("--weight", "weight_value", type=float, metavar="VALUE",
-              help="One sample weight for every vector.")
-@click.option("--nan-policy", type=click.Choice(NAN_CHOICES), default="error", show_default=True,
-              help="A vector holding NaN or inf: error (exit 3), propagate (NaN results, as Keras), "
-                   "or skip (leave it out and count it).")
-@click.option("--chunk-size", type=click.IntRange(min=1), metavar="ROWS",
-              help="Rows per chunk (default: sized to about 4 MiB per input). Results do not depend on it.")
+@click.option(
+    "--loss",
+    "loss_kind",
+    type=click.Choice(LOSS_CHOICES),
+    default="negative",
+    show_default=True,
+    help="negative: -cos (Keras CosineSimilarity); distance: 1 - cos; squared: (1 - cos)^2.",
+)
+@click.option(
+    "--compat",
+    type=click.Choice(COMPAT_CHOICES),
+    default="keras",
+    show_default=True,
+    help="Normalisation rule: keras (Keras 2, norms floored at 1e-6), keras3 (1e-7), "
+    "torch (1e-8), exact (none). A zero vector gives cos 0 in every mode.",
+)
+@click.option(
+    "--reduction",
+    type=click.Choice(REDUCTION_CHOICES),
+    default="sum_over_batch_size",
+    show_default=True,
+    help="How per-vector losses become one number; none prints them all.",
+)
+@click.option(
+    "--axis",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="The axis the vectors lie along; other axes index vectors (as in Keras).",
+)
+@click.option(
+    "--weights",
+    "weights_path",
+    metavar="FILE",
+    help="Sample weights (any input format): one per vector, one per leading row, or one number.",
+)
+@click.option("--weight", "weight_value", type=float, metavar="VALUE", help="One sample weight for every vector.")
+@click.option(
+    "--nan-policy",
+    type=click.Choice(NAN_CHOICES),
+    default="error",
+    show_default=True,
+    help="A vector holding NaN or inf: error (exit 3), propagate (NaN results, as Keras), "
+    "or skip (leave it out and count it).",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    metavar="ROWS",
+    help="Rows per chunk (default: sized to about 4 MiB per input). Results do not depend on it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @input_options
 @output_options
 @engine_options
-def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: str, axis: int,
-          weights_path: str | None, weight_value: float | None, nan_policy: str,
-          chunk_size: int | None, as_json: bool, **options: Any) -> None:
+def score(
+    pred: str,
+    label: str | None,
+    loss_kind: str,
+    compat: str,
+    reduction: str,
+    axis: int,
+    weights_path: str | None,
+    weight_value: float | None,
+    nan_policy: str,
+    chunk_size: int | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
     """Score PRED against LABEL, paired row by row.
 
     PRED and LABEL are .npy / .npz arrays of the same shape ((rows, dim), or
@@ -193,24 +242,43 @@ def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: 
         sinks.append(_line_writer(stdout))
     with handled_errors():
         # Every result option is checked here, before any data is read.
-        where = engine_kwargs(options.pop("engine"), options.pop("scheduler"), options.pop("workers"),
-                              options.pop("task_rows"), options.pop("storage_options"))
+        where = engine_kwargs(
+            options.pop("engine"),
+            options.pop("scheduler"),
+            options.pop("workers"),
+            options.pop("task_rows"),
+            options.pop("storage_options"),
+        )
         if where.get("engine") == "dask":
             if reduction == "none":
-                raise click.UsageError("--reduction none is not available with --engine dask yet; "
-                                       "--output DIR writes every per-vector loss")
+                raise click.UsageError(
+                    "--reduction none is not available with --engine dask yet; "
+                    "--output DIR writes every per-vector loss"
+                )
             _route_output_to_dask(options, where, [pred, label, weights_path])
         plan = OutputPlan.from_options(
-            options, inputs=[pred, label, weights_path], reduction=reduction, loss_kind=loss_kind,
+            options,
+            inputs=[pred, label, weights_path],
+            reduction=reduction,
+            loss_kind=loss_kind,
             weighted=weights_path is not None or weight_value is not None or "weight_col" in columns,
         )
         with plan.running(sys.stdout.buffer, stderr) as output_sinks:
             result = run_score(
-                pred, label,
+                pred,
+                label,
                 weights=weights_path if weights_path is not None else weight_value,
-                loss=loss_kind, compat=compat, reduction=reduction, axis=axis,
-                nan_policy=nan_policy, chunk_size=chunk_size, sinks=[*sinks, *output_sinks], collect=False,
-                worst=plan.worst, **columns, **where,
+                loss=loss_kind,
+                compat=compat,
+                reduction=reduction,
+                axis=axis,
+                nan_policy=nan_policy,
+                chunk_size=chunk_size,
+                sinks=[*sinks, *output_sinks],
+                collect=False,
+                worst=plan.worst,
+                **columns,
+                **where,
             )
             code = plan.finish(result, as_json=as_json, stdout=stdout, stderr=stderr)
     if code:
@@ -219,8 +287,13 @@ def score(pred: str, label: str | None, loss_kind: str, compat: str, reduction: 
 
 @cli.command()
 @click.argument("path", metavar="FILE")
-@click.option("--format", "fmt", type=click.Choice(("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows")),
-              metavar="FORMAT", help="The format, when the name or first bytes do not say it.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows")),
+    metavar="FORMAT",
+    help="The format, when the name or first bytes do not say it.",
+)
 @click.option("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected).")
 @click.option("--no-header", is_flag=True, help="CSV without a header line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
@@ -235,8 +308,9 @@ def inspect(path: str, fmt: str | None, delimiter: str | None, no_header: bool, 
     from .inspect import describe, write_description
 
     with handled_errors():
-        info = describe(path, fmt, delimiter={"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter),
-                        header=not no_header)
+        info = describe(
+            path, fmt, delimiter={"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter), header=not no_header
+        )
         write_description(info, sys.stdout, as_json=as_json)
 
 
@@ -252,7 +326,8 @@ def _route_output_to_dask(options: dict[str, Any], where: dict[str, Any], inputs
     from .writers import OUTPUT_FORMATS
 
     named = options.get("output_format") or next(
-        (name for name, endings in OUTPUT_FORMATS.items() if out.lower().endswith(endings)), None)
+        (name for name, endings in OUTPUT_FORMATS.items() if out.lower().endswith(endings)), None
+    )
     if named not in (None, "parquet"):
         raise click.UsageError("--engine dask writes per-vector results as Parquet parts only")
 

@@ -52,7 +52,8 @@ def write_compare(a_path: str, b_path: str, file: TextIO, *, as_json: bool = Fal
         console.print(table)
         return
     cells = [("metric", "A", "B", "B - A")] + [
-        (r["name"], _fmt(r["a"]), _fmt(r["b"]), _fmt_delta(r["delta"])) for r in rows]
+        (r["name"], _fmt(r["a"]), _fmt(r["b"]), _fmt_delta(r["delta"])) for r in rows
+    ]
     widths = [max(len(c[i]) for c in cells) for i in range(4)]
     file.write(f"A = {a_path}\nB = {b_path}\n\n")
     for c in cells:

@@ -155,8 +155,11 @@ def cosine_rows(a: NDArray[np.generic], b: NDArray[np.generic], compat: str = "k
     info = np.finfo(a.dtype)
     small = float(info.tiny) / float(info.eps)
     bad = ~(
-        (na2 >= small) & (nb2 >= small) & np.isfinite(dot)
-        & (prod >= np.finfo(np.float64).tiny) & (prod <= np.finfo(np.float64).max)
+        (na2 >= small)
+        & (nb2 >= small)
+        & np.isfinite(dot)
+        & (prod >= np.finfo(np.float64).tiny)
+        & (prod <= np.finfo(np.float64).max)
     )
     zero = np.zeros(cos.shape, dtype=bool)
     nonfinite_a = np.zeros(cos.shape, dtype=bool)

@@ -19,27 +19,49 @@ ENGINE_CHOICES = ("local", "dask")  # spelled out: --help imports no engine
 def engine_options(f: F) -> F:
     """Add --engine, --scheduler, --workers, --task-rows and --storage-option to a command."""
     options = [
-        click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="local", show_default=True,
-                     help="local: this process; dask: row ranges on a Dask cluster (extra 'dask')."),
-        click.option("--scheduler", metavar="ADDRESS", envvar="DASK_SCHEDULER_ADDRESS",
-                     help="Dask scheduler to use (tcp://host:8786; default $DASK_SCHEDULER_ADDRESS, "
-                          "else a local cluster)."),
-        click.option("--workers", type=click.IntRange(min=1), metavar="N",
-                     help="Worker processes of the local Dask cluster (default: one per CPU)."),
-        click.option("--task-rows", type=click.IntRange(min=1), metavar="ROWS",
-                     help="Rows per Dask task (default: about 256 MiB of input per side); tasks are cut "
-                          "at row-group boundaries."),
-        click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
-                     help="Object-storage option, repeatable (S3: endpoint_override=host:port, "
-                          "scheme=http, region=..., anonymous=true, ...); see the README."),
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINE_CHOICES),
+            default="local",
+            show_default=True,
+            help="local: this process; dask: row ranges on a Dask cluster (extra 'dask').",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            envvar="DASK_SCHEDULER_ADDRESS",
+            help="Dask scheduler to use (tcp://host:8786; default $DASK_SCHEDULER_ADDRESS, else a local cluster).",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Worker processes of the local Dask cluster (default: one per CPU).",
+        ),
+        click.option(
+            "--task-rows",
+            type=click.IntRange(min=1),
+            metavar="ROWS",
+            help="Rows per Dask task (default: about 256 MiB of input per side); tasks are cut "
+            "at row-group boundaries.",
+        ),
+        click.option(
+            "--storage-option",
+            "storage_options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Object-storage option, repeatable (S3: endpoint_override=host:port, "
+            "scheme=http, region=..., anonymous=true, ...); see the README.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def engine_kwargs(engine: str, scheduler: str | None, workers: int | None, task_rows: int | None,
-                  storage_options: tuple[str, ...]) -> dict[str, Any]:
+def engine_kwargs(
+    engine: str, scheduler: str | None, workers: int | None, task_rows: int | None, storage_options: tuple[str, ...]
+) -> dict[str, Any]:
     """The ``cosine_cli.score`` keywords for these options (the storage options parsed)."""
     kwargs: dict[str, Any] = {"engine": engine}
     if storage_options:

@@ -23,12 +23,20 @@ __all__ = ["METRICS", "Gate", "GateResult", "Baseline", "parse_gate", "parse_tol
 _QUANTILE_NAMES: Final = ("p01", "p05", "p10", "p50", "p90", "p95", "p99")
 #: every number of the JSON summary a gate may name
 METRICS: Final[tuple[str, ...]] = (
-    "loss", "rows", "skipped", "zero_vectors", "nonfinite",
+    "loss",
+    "rows",
+    "skipped",
+    "zero_vectors",
+    "nonfinite",
     *(f"cos.{k}" for k in ("mean", "std", "min", "max", *_QUANTILE_NAMES)),
-    "weights.sum", "weights.nonzero",
+    "weights.sum",
+    "weights.nonzero",
 )
 _OPS: Final[dict[str, Callable[[float, float], bool]]] = {
-    "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
 }
 _GATE_RE: Final = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 
@@ -62,13 +70,22 @@ class GateResult:
         """One line that explains the verdict with unrounded numbers."""
         verdict = "passed" if self.passed else "FAILED"
         value = "null" if self.value is None else repr(self.value)
-        text = f"{self.name} = {value} {self.op} {self.threshold!r}" if self.passed else (
-            f"{self.name} = {value}, required {self.op} {self.threshold!r}")
+        text = (
+            f"{self.name} = {value} {self.op} {self.threshold!r}"
+            if self.passed
+            else (f"{self.name} = {value}, required {self.op} {self.threshold!r}")
+        )
         return f"{verdict}: {text}" + (f" ({self.detail})" if self.detail else "")
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"expr": self.expr, "name": self.name, "op": self.op, "threshold": self.threshold,
-             "value": self.value, "passed": self.passed}
+        d = {
+            "expr": self.expr,
+            "name": self.name,
+            "op": self.op,
+            "threshold": self.threshold,
+            "value": self.value,
+            "passed": self.passed,
+        }
         if self.detail:
             d["detail"] = self.detail
         return d
@@ -78,8 +95,9 @@ def parse_gate(text: str) -> Gate:
     """``NAME OP NUMBER`` with OP one of < <= > >=; a usage error otherwise."""
     m = _GATE_RE.match(text)
     if m is None:
-        raise UsageProblem(f"--gate {text!r}: expected NAME OP NUMBER, such as 'cos.p01 >= 0.999' "
-                           "(OP is one of <, <=, >, >=)")
+        raise UsageProblem(
+            f"--gate {text!r}: expected NAME OP NUMBER, such as 'cos.p01 >= 0.999' (OP is one of <, <=, >, >=)"
+        )
     name, op, number = m.groups()
     if name not in METRICS:
         raise UsageProblem(f"--gate {text!r}: unknown statistic {name!r}; known: {', '.join(METRICS)}")
@@ -154,7 +172,7 @@ class Baseline:
         tol, rel = parse_tolerance(tolerance) if tolerance is not None else (0.0, False)
         summary = read_summary(path)
         if lookup(summary, "loss") is None:
-            raise InputError("has no numeric \"loss\"; expected a `cosloss score --json` summary", source=path)
+            raise InputError('has no numeric "loss"; expected a `cosloss score --json` summary', source=path)
         return cls(path, summary, tol, rel)
 
     def check_compatible(self, *, loss_kind: str, reduction: str) -> None:
@@ -162,8 +180,10 @@ class Baseline:
         for key, mine in (("loss_kind", loss_kind), ("reduction", reduction)):
             theirs = self.summary.get(key)
             if theirs is not None and theirs != mine:
-                raise UsageProblem(f"--baseline {self.path!r} was made with {key} {theirs!r}, "
-                                   f"this run uses {mine!r}; the losses are not comparable")
+                raise UsageProblem(
+                    f"--baseline {self.path!r} was made with {key} {theirs!r}, "
+                    f"this run uses {mine!r}; the losses are not comparable"
+                )
 
     def check(self, summary: dict[str, Any]) -> tuple[GateResult, dict[str, Any]]:
         base = float(self.summary["loss"])
@@ -173,9 +193,21 @@ class Baseline:
         passed = delta is not None and not math.isnan(delta) and delta <= allowed
         tol_text = f"{self.tolerance!r}%" if self.relative else repr(self.tolerance)
         result = GateResult(
-            f"loss - baseline <= {tol_text}", "loss - baseline", "<=", allowed, delta, passed,
+            f"loss - baseline <= {tol_text}",
+            "loss - baseline",
+            "<=",
+            allowed,
+            delta,
+            passed,
             detail=f"loss {current!r} vs baseline {base!r} from {self.path}",
         )
-        info = {"path": self.path, "loss": base, "current": current, "delta": delta,
-                "tolerance": tol_text, "allowed": allowed, "passed": passed}
+        info = {
+            "path": self.path,
+            "loss": base,
+            "current": current,
+            "delta": delta,
+            "tolerance": tol_text,
+            "allowed": allowed,
+            "passed": passed,
+        }
         return result, info

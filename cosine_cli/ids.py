@@ -16,8 +16,9 @@ from .readers.base import Source
 __all__ = ["add_id_streams", "chunk_ids"]
 
 
-def add_id_streams(streams: list[Any], names: list[str], ids: tuple[Source | None, Source | None],
-                    layout: Any, rows: int) -> list[int]:
+def add_id_streams(
+    streams: list[Any], names: list[str], ids: tuple[Source | None, Source | None], layout: Any, rows: int
+) -> list[int]:
     """Append the id streams to ``streams``; returns their positions (pred's first)."""
     at = []
     for src in ids:
@@ -46,6 +47,7 @@ def chunk_ids(parts: tuple[Any, ...], id_at: list[int], names: list[str], offset
             raise InputError(
                 f"id {a[i]!r} in {names[id_at[0]]} but {b[i]!r} in {names[id_at[1]]}; rows are paired "
                 "by position (use --join-on-id to pair them by id)",
-                source=names[id_at[1]], row=offset + i,
+                source=names[id_at[1]],
+                row=offset + i,
             )
     return a

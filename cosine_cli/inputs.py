@@ -150,8 +150,9 @@ def _needs_table(x: Any, what: str, name: str) -> None:
         raise UsageProblem(f"{what} needs a table input (Parquet, CSV, Arrow); {name} is an array file")
 
 
-def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOptions,
-                *, skip_nulls: bool = False) -> Inputs:
+def open_inputs(
+    pred: str, label: str | None, weights: str | None, opts: InputOptions, *, skip_nulls: bool = False
+) -> Inputs:
     """Open everything a score needs. ``label=None``: PRED holds both vector columns."""
     if [pred, label, weights].count("-") > 1:
         raise UsageProblem("only one of PRED, LABEL and --weights can be read from standard input (-)")
@@ -162,8 +163,10 @@ def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOp
         if label is None:
             _needs_table(p, "a one-file pair (no LABEL)", pred)
             if opts.pred_col is None and opts.label_col is None:
-                raise UsageProblem(f"one file holds both sides: choose its columns with --pred-col and "
-                                   f"--label-col (columns of {pred}: {', '.join(p.schema.names)})")
+                raise UsageProblem(
+                    f"one file holds both sides: choose its columns with --pred-col and "
+                    f"--label-col (columns of {pred}: {', '.join(p.schema.names)})"
+                )
             t = p
         else:
             t = open_any(label, opts.label_format, opts)
@@ -209,8 +212,9 @@ def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOp
             from .readers.table import ScalarView
         if w_reader is not None:
             if _is_table(w_reader):
-                col = choose_scalar(w_reader, opts.weight_col, exclude={opts.id_col} if opts.id_col else set(),
-                                    option="--weight-col")
+                col = choose_scalar(
+                    w_reader, opts.weight_col, exclude={opts.id_col} if opts.id_col else set(), option="--weight-col"
+                )
                 w = ScalarView(w_reader, [col], col)
             else:
                 w = w_reader
@@ -219,10 +223,12 @@ def open_inputs(pred: str, label: str | None, weights: str | None, opts: InputOp
             if owner is None:
                 tables = [x for x in (p, t) if _is_table(x)]
                 if not tables:
-                    raise UsageProblem("--weight-col needs a table input (Parquet, CSV, Arrow); "
-                                       "both inputs are array files")
-                raise UsageProblem(f"--weight-col {opts.weight_col}: no such column in "
-                                   f"{' or '.join(x.name for x in tables)}")
+                    raise UsageProblem(
+                        "--weight-col needs a table input (Parquet, CSV, Arrow); both inputs are array files"
+                    )
+                raise UsageProblem(
+                    f"--weight-col {opts.weight_col}: no such column in {' or '.join(x.name for x in tables)}"
+                )
             w = ScalarView(owner, [opts.weight_col], opts.weight_col)
         inputs = Inputs(pv, tv, w, ids, closers)
         if opts.join_on_id and t is not p:

@@ -23,8 +23,14 @@ def _array_info(src: Any, fmt: str) -> dict[str, Any]:
         "rows": shape[0] if shape else None,
         "shape": shape,
         "row_groups": None,
-        "vector_columns": [{"name": src.name, "dim": shape[-1] if shape else None,
-                            "dtype": str(np.dtype(src.dtype)), "type": f"array{tuple(shape)}"}],
+        "vector_columns": [
+            {
+                "name": src.name,
+                "dim": shape[-1] if shape else None,
+                "dtype": str(np.dtype(src.dtype)),
+                "type": f"array{tuple(shape)}",
+            }
+        ],
         "other_columns": [],
     }
 
@@ -58,25 +64,48 @@ def _table_info(reader: Any) -> dict[str, Any]:
     for f in reader.schema:
         if kinds[f.name] == "vector":
             dim = f.type.list_size if pa.types.is_fixed_size_list(f.type) else _first_dim(reader, f.name)
-            vectors.append({"name": f.name, "dim": dim, "dtype": str(vector_dtype(f.type)),
-                            "type": "text vectors" if is_text(f.type) else str(f.type)})
+            vectors.append(
+                {
+                    "name": f.name,
+                    "dim": dim,
+                    "dtype": str(vector_dtype(f.type)),
+                    "type": "text vectors" if is_text(f.type) else str(f.type),
+                }
+            )
         else:
-            others.append({"name": f.name, "type": "number (text)" if kinds[f.name] == "number"
-                           and is_text(f.type) else str(f.type)})
+            others.append(
+                {
+                    "name": f.name,
+                    "type": "number (text)" if kinds[f.name] == "number" and is_text(f.type) else str(f.type),
+                }
+            )
     wide = [c["name"] for c in others if c["type"].startswith("number") or kinds[c["name"]] == "number"]
     wide = [n for n in wide if not ID_LIKE.match(n)]
     if not vectors and len(wide) > 1:
         dtypes = {str(vector_dtype(reader.schema.field(n).type)) for n in wide}
-        vectors.append({"name": f"{wide[0]}..{wide[-1]}", "dim": len(wide), "dtype": ",".join(sorted(dtypes)),
-                        "type": "wide (one column a dimension)", "columns": wide})
+        vectors.append(
+            {
+                "name": f"{wide[0]}..{wide[-1]}",
+                "dim": len(wide),
+                "dtype": ",".join(sorted(dtypes)),
+                "type": "wide (one column a dimension)",
+                "columns": wide,
+            }
+        )
         others = [c for c in others if c["name"] not in wide]
     rows = reader.num_rows if reader.num_rows is not None else _count_rows(reader)
-    return {"format": reader.format_name, "rows": rows, "row_groups": reader.row_groups,
-            "vector_columns": vectors, "other_columns": others}
+    return {
+        "format": reader.format_name,
+        "rows": rows,
+        "row_groups": reader.row_groups,
+        "vector_columns": vectors,
+        "other_columns": others,
+    }
 
 
-def describe(path: str, fmt: str | None = None, *, delimiter: str | None = None, header: bool = True,
-             key: str | None = None) -> dict[str, Any]:
+def describe(
+    path: str, fmt: str | None = None, *, delimiter: str | None = None, header: bool = True, key: str | None = None
+) -> dict[str, Any]:
     """A JSON-ready description of ``path`` (``"-"``: standard input)."""
     from .inputs import InputOptions, open_any
 

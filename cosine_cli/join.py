@@ -36,7 +36,7 @@ class IdArray:
 
     def chunks(self, rows: int, axis: int = 0) -> Iterator[NDArray[Any]]:
         for start in range(0, len(self.ids), rows):
-            yield self.ids[start:start + rows]
+            yield self.ids[start : start + rows]
 
     def close(self) -> None:
         pass
@@ -55,8 +55,11 @@ def _check_unique(ids: pa.Array, name: str, column: str) -> None:
     dup = np.asarray(counts.field("counts")) > 1
     if dup.any():
         first = counts.field("values")[int(np.flatnonzero(dup)[0])].as_py()
-        raise InputError(f"{int(dup.sum())} ids occur more than once (for example {first!r}); "
-                         "--join-on-id needs unique ids", source=name, column=column)
+        raise InputError(
+            f"{int(dup.sum())} ids occur more than once (for example {first!r}); --join-on-id needs unique ids",
+            source=name,
+            column=column,
+        )
 
 
 def join_on_id(inputs: Any, *, weights_follow_label: bool) -> Any:
@@ -85,7 +88,8 @@ def join_on_id(inputs: Any, *, weights_follow_label: bool) -> Any:
             f"{missing_in_label} ids of {inputs.pred.name} are not in {inputs.label.name}{example}, and "
             f"{missing_in_pred} ids of {inputs.label.name} are not in {inputs.pred.name}; "
             "--join-on-id needs the same ids on both sides",
-            source=inputs.pred.name, column=column,
+            source=inputs.pred.name,
+            column=column,
         )
     take = np.asarray(index).astype(np.intp)
     inputs.pred = _named(ArraySource(pred_v, inputs.pred.name), inputs.pred)

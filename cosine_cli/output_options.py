@@ -27,30 +27,53 @@ OUTPUT_FORMAT_CHOICES = ("parquet", "csv", "jsonl", "arrow", "npy")
 def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The result options of ``cosloss score``; the command receives them as keyword arguments."""
     options = [
-        click.option("-o", "--output", metavar="PATH",
-                     help="Write per-vector results (row or id, cos, loss[, weight]) to PATH ('-': stdout). "
-                          "Format from the extension: .parquet .csv .jsonl .arrow .npy. With --engine dask: a "
-                          "directory that receives one Parquet part a task."),
-        click.option("--output-format", type=click.Choice(OUTPUT_FORMAT_CHOICES),
-                     help="Format of --output, when the extension does not say (default for '-': jsonl)."),
-        click.option("--worst", type=click.IntRange(min=0), default=0, metavar="K",
-                     help="List the K vectors with the highest loss in the summary."),
-        click.option("--markdown", "markdown_path", metavar="PATH",
-                     help="Write the summary as Markdown (appends when PATH is $GITHUB_STEP_SUMMARY)."),
-        click.option("--junit", "junit_path", metavar="PATH",
-                     help="Write JUnit XML, one test case per gate."),
-        click.option("--gate", "gates", multiple=True, metavar="EXPR",
-                     help="Fail (exit 1) unless EXPR holds, e.g. 'cos.p01 >= 0.999', 'loss <= -0.95'. "
-                          "Any number of the JSON summary by dotted name; <, <=, >, >=. Repeatable."),
+        click.option(
+            "-o",
+            "--output",
+            metavar="PATH",
+            help="Write per-vector results (row or id, cos, loss[, weight]) to PATH ('-': stdout). "
+            "Format from the extension: .parquet .csv .jsonl .arrow .npy. With --engine dask: a "
+            "directory that receives one Parquet part a task.",
+        ),
+        click.option(
+            "--output-format",
+            type=click.Choice(OUTPUT_FORMAT_CHOICES),
+            help="Format of --output, when the extension does not say (default for '-': jsonl).",
+        ),
+        click.option(
+            "--worst",
+            type=click.IntRange(min=0),
+            default=0,
+            metavar="K",
+            help="List the K vectors with the highest loss in the summary.",
+        ),
+        click.option(
+            "--markdown",
+            "markdown_path",
+            metavar="PATH",
+            help="Write the summary as Markdown (appends when PATH is $GITHUB_STEP_SUMMARY).",
+        ),
+        click.option("--junit", "junit_path", metavar="PATH", help="Write JUnit XML, one test case per gate."),
+        click.option(
+            "--gate",
+            "gates",
+            multiple=True,
+            metavar="EXPR",
+            help="Fail (exit 1) unless EXPR holds, e.g. 'cos.p01 >= 0.999', 'loss <= -0.95'. "
+            "Any number of the JSON summary by dotted name; <, <=, >, >=. Repeatable.",
+        ),
         click.option("--fail-above", type=float, metavar="X", help="Shorthand for --gate 'loss <= X'."),
-        click.option("--baseline", metavar="JSON",
-                     help="An earlier --json summary: fail (exit 1) if the loss got worse by more than "
-                          "--tolerance."),
-        click.option("--tolerance", metavar="T",
-                     help="Allowed loss increase over --baseline: absolute (0.001) or relative (2%). "
-                          "Default 0."),
-        click.option("-q", "--quiet", is_flag=True,
-                     help="Print results only: no progress bar, no summary on stderr."),
+        click.option(
+            "--baseline",
+            metavar="JSON",
+            help="An earlier --json summary: fail (exit 1) if the loss got worse by more than --tolerance.",
+        ),
+        click.option(
+            "--tolerance",
+            metavar="T",
+            help="Allowed loss increase over --baseline: absolute (0.001) or relative (2%). Default 0.",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="Print results only: no progress bar, no summary on stderr."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -88,8 +111,9 @@ class OutputPlan:
     progress: Any = None
 
     @classmethod
-    def from_options(cls, opts: dict[str, Any], *, inputs: list[str | None], reduction: str,
-                     loss_kind: str, weighted: bool) -> OutputPlan:
+    def from_options(
+        cls, opts: dict[str, Any], *, inputs: list[str | None], reduction: str, loss_kind: str, weighted: bool
+    ) -> OutputPlan:
         """Check every result option (usage errors, exit 2) before any data is read."""
         gates = [parse_gate(text) for text in opts.get("gates", ())]
         if opts.get("fail_above") is not None:
@@ -105,8 +129,11 @@ class OutputPlan:
             opts["output_format"] = output_format(output, opts.get("output_format"))
         elif opts.get("output_format") is not None:
             raise UsageProblem("--output-format needs --output")
-        for option, path in (("--output", output), ("--markdown", opts.get("markdown_path")),
-                             ("--junit", opts.get("junit_path"))):
+        for option, path in (
+            ("--output", output),
+            ("--markdown", opts.get("markdown_path")),
+            ("--junit", opts.get("junit_path")),
+        ):
             if path is not None:
                 refuse_input_paths(path, inputs, option)
         baseline = None
@@ -117,9 +144,17 @@ class OutputPlan:
             baseline.check_compatible(loss_kind=loss_kind, reduction=reduction)
         elif opts.get("tolerance") is not None:
             raise UsageProblem("--tolerance needs --baseline")
-        return cls(output=output, output_format=opts.get("output_format"), worst=opts.get("worst", 0),
-                   markdown_path=opts.get("markdown_path"), junit_path=opts.get("junit_path"), gates=gates,
-                   baseline=baseline, quiet=bool(opts.get("quiet")), reduction=reduction)
+        return cls(
+            output=output,
+            output_format=opts.get("output_format"),
+            worst=opts.get("worst", 0),
+            markdown_path=opts.get("markdown_path"),
+            junit_path=opts.get("junit_path"),
+            gates=gates,
+            baseline=baseline,
+            quiet=bool(opts.get("quiet")),
+            reduction=reduction,
+        )
 
     @property
     def summary_to_stderr(self) -> bool:

@@ -92,9 +92,7 @@ class ScoreResult:
             },
             "histogram": s.sketch.histogram() if s.rows and not s.nonfinite else {"edges": [], "counts": []},
             "worst": s.worst.to_list(),
-            "weights": (
-                {"sum": s.sum_weight_share.value, "nonzero": s.nonzero_weights} if s.weighted else None
-            ),
+            "weights": ({"sum": s.sum_weight_share.value, "nonzero": s.nonzero_weights} if s.weighted else None),
             "inputs": self.inputs,
             **self.extra,
         }
@@ -122,15 +120,14 @@ class Layout:
     def of(cls, shape: tuple[int | None, ...], axis: int, name: str) -> Layout:
         nd = len(shape)
         if nd == 0:
-            raise InputError("holds a single number; expected vectors (an array of 1 or more dimensions)",
-                             source=name)
+            raise InputError("holds a single number; expected vectors (an array of 1 or more dimensions)", source=name)
         if not -nd <= axis < nd:
             raise UsageProblem(f"--axis {axis} is out of range for {name} with {nd} dimension(s) {shape}")
         ax = axis % nd
         dim = shape[ax]
         if dim is None or dim == 0:
             raise InputError("has vectors of dimension 0", source=name)
-        loss_shape = shape[:ax] + shape[ax + 1:]
+        loss_shape = shape[:ax] + shape[ax + 1 :]
         chunk_axis = 1 if (ax == 0 and nd > 1) else 0
         per_row = int(np.prod([d for d in loss_shape[1:] if d is not None], dtype=np.int64))
         return cls(shape, ax, chunk_axis, int(dim), loss_shape, per_row)
@@ -325,8 +322,10 @@ def score_sources(
     rows = options.chunk_size or rows_for_bytes(row_bytes)
     if len(layout.shape) == 1:
         rows = layout.dim  # a 1-D input is one vector: never cut it
-    streams = [(pred.chunks(rows, layout.chunk_axis), layout.chunk_axis),
-               (label.chunks(rows, layout.chunk_axis), layout.chunk_axis)]
+    streams = [
+        (pred.chunks(rows, layout.chunk_axis), layout.chunk_axis),
+        (label.chunks(rows, layout.chunk_axis), layout.chunk_axis),
+    ]
     names = [pred.name, label.name]
     if plan is not None and plan.mode != "scalar":
         streams.append((weights.chunks(rows, 0), 0))  # type: ignore[union-attr]

@@ -28,9 +28,15 @@ class ProgressSink:
         )
 
         self.progress = Progress(
-            TextColumn("scoring"), BarColumn(), TaskProgressColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=Console(file=file), transient=True,
+            TextColumn("scoring"),
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=file),
+            transient=True,
         )
         self.task: Any = None
 

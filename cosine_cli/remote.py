@@ -26,8 +26,14 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
 __all__ = [
-    "is_uri", "parse_storage_options", "s3_options_from_env", "resolve", "list_dataset",
-    "open_input", "atomic_output", "join",
+    "is_uri",
+    "parse_storage_options",
+    "s3_options_from_env",
+    "resolve",
+    "list_dataset",
+    "open_input",
+    "atomic_output",
+    "join",
 ]
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
@@ -35,10 +41,16 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 #: S3FileSystem keywords that are not strings, and how to read them from KEY=VALUE text
 _S3_TYPES: dict[str, type] = {
-    "anonymous": bool, "background_writes": bool, "allow_delayed_open": bool,
-    "allow_bucket_creation": bool, "allow_bucket_deletion": bool, "force_virtual_addressing": bool,
+    "anonymous": bool,
+    "background_writes": bool,
+    "allow_delayed_open": bool,
+    "allow_bucket_creation": bool,
+    "allow_bucket_deletion": bool,
+    "force_virtual_addressing": bool,
     "check_directory_existence_before_creation": bool,
-    "request_timeout": float, "connect_timeout": float, "load_frequency": int,
+    "request_timeout": float,
+    "connect_timeout": float,
+    "load_frequency": int,
 }
 
 
@@ -193,13 +205,16 @@ def list_dataset(
     if info.type == pafs.FileType.NotFound:
         raise InputError("no such file or directory", source=text)
     files = [
-        i.path for i in _listing(fs, path, text)
-        if i.type == pafs.FileType.File and not any(p.startswith(("_", ".")) for p in i.path[len(path):].split("/"))
+        i.path
+        for i in _listing(fs, path, text)
+        if i.type == pafs.FileType.File and not any(p.startswith(("_", ".")) for p in i.path[len(path) :].split("/"))
     ]
     files = [f for f in files if f.endswith(suffix)]
     if not files:
-        raise InputError(f"is a directory holding no {suffix} file; expected a file, or a directory or glob "
-                         "of Parquet files", source=text)
+        raise InputError(
+            f"is a directory holding no {suffix} file; expected a file, or a directory or glob of Parquet files",
+            source=text,
+        )
     return fs, sorted(files)
 
 

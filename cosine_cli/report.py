@@ -39,8 +39,12 @@ def histogram_rows(hist: dict[str, list[Any]], width: int = 40) -> list[tuple[st
 def gate_rows(d: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(gate, value, threshold, verdict) for every gate and the baseline check."""
     return [
-        (g["expr"], "null" if g["value"] is None else repr(g["value"]), f"{g['op']} {g['threshold']!r}",
-         "pass" if g["passed"] else "FAIL")
+        (
+            g["expr"],
+            "null" if g["value"] is None else repr(g["value"]),
+            f"{g['op']} {g['threshold']!r}",
+            "pass" if g["passed"] else "FAIL",
+        )
         for g in d.get("gates", [])
     ]
 
@@ -76,8 +80,11 @@ def summary_rows(result: ScoreResult) -> list[tuple[str, str]]:
         rows.append(("weights.nonzero", str(d["weights"]["nonzero"])))
     base = d.get("baseline")
     if base:
-        rows += [("baseline.loss", format_float(base["loss"])), ("baseline.delta", format_float(base["delta"])),
-                 ("baseline.allowed", format_float(base["allowed"]))]
+        rows += [
+            ("baseline.loss", format_float(base["loss"])),
+            ("baseline.delta", format_float(base["delta"])),
+            ("baseline.allowed", format_float(base["allowed"])),
+        ]
     for i, w in enumerate(d.get("worst") or [], 1):
         where = f"id {w['id']!r}" if "id" in w else f"row {w['row']}"
         rows.append((f"worst.{i}", f"{where}: cos {format_float(w['cos'])}, loss {format_float(w['loss'])}"))
@@ -132,10 +139,13 @@ def write_summary(result: ScoreResult, file: TextIO) -> None:
     if hist:
         lw = max(len(label) for label, _, _ in hist)
         text += "\ncos histogram\n" + "".join(
-            f"  {label:<{lw}}  {count:>9}  {bar}".rstrip() + "\n" for label, bar, count in hist)
+            f"  {label:<{lw}}  {count:>9}  {bar}".rstrip() + "\n" for label, bar, count in hist
+        )
     if gates:
-        text += "\ngates\n" + "".join(f"  {verdict:<4}  {expr}: value {value}, required {threshold}\n"
-                                     for expr, value, threshold, verdict in gates)
+        text += "\ngates\n" + "".join(
+            f"  {verdict:<4}  {expr}: value {value}, required {threshold}\n"
+            for expr, value, threshold, verdict in gates
+        )
     file.write(text)
 
 

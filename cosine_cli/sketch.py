@@ -30,7 +30,13 @@ _FLUSH: Final = 1 << 20  # pending bin numbers folded into the counts this often
 
 #: The quantiles every summary reports, by the JSON name under "cos".
 QUANTILES: Final[dict[str, float]] = {
-    "p01": 0.01, "p05": 0.05, "p10": 0.10, "p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99,
+    "p01": 0.01,
+    "p05": 0.05,
+    "p10": 0.10,
+    "p50": 0.50,
+    "p90": 0.90,
+    "p95": 0.95,
+    "p99": 0.99,
 }
 
 
@@ -81,8 +87,9 @@ class CosSketch:
     def merge(self, other: CosSketch) -> CosSketch:
         self._flush()
         other._flush()
-        self.keys, self.counts = _fold(np.concatenate((self.keys, other.keys)),
-                                       np.concatenate((self.counts, other.counts)))
+        self.keys, self.counts = _fold(
+            np.concatenate((self.keys, other.keys)), np.concatenate((self.counts, other.counts))
+        )
         return self
 
     @property
@@ -142,8 +149,14 @@ class WorstK:
     loss: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     ids: list[Any] | None = None  #: the ids, parallel to rows, when the chunks had ids
 
-    def update(self, start: int, cos: NDArray[np.float64], loss: NDArray[np.float64],
-               keep: NDArray[np.bool_] | None = None, ids: Any = None) -> None:
+    def update(
+        self,
+        start: int,
+        cos: NDArray[np.float64],
+        loss: NDArray[np.float64],
+        keep: NDArray[np.bool_] | None = None,
+        ids: Any = None,
+    ) -> None:
         if self.k <= 0 or loss.size == 0:
             return
         ok = ~np.isnan(loss) if keep is None else keep & ~np.isnan(loss)
@@ -155,8 +168,9 @@ class WorstK:
         new_ids = None if ids is None else np.asarray(ids)[cand].tolist()
         self._take(start + cand.astype(np.int64), cos[cand], loss[cand], new_ids)
 
-    def _take(self, rows: NDArray[np.int64], cos: NDArray[np.float64], loss: NDArray[np.float64],
-              ids: list[Any] | None) -> None:
+    def _take(
+        self, rows: NDArray[np.int64], cos: NDArray[np.float64], loss: NDArray[np.float64], ids: list[Any] | None
+    ) -> None:
         all_rows = np.concatenate((self.rows, rows))
         all_cos = np.concatenate((self.cos, cos))
         all_loss = np.concatenate((self.loss, loss))

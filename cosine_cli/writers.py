@@ -43,8 +43,7 @@ def output_format(path: str, fmt: str | None) -> str:
         if lower.endswith(endings):
             return name
     known = ", ".join(e for endings in OUTPUT_FORMATS.values() for e in endings)
-    raise UsageProblem(f"cannot tell the format of --output {path!r} from its extension ({known}); "
-                       "use --output-format")
+    raise UsageProblem(f"cannot tell the format of --output {path!r} from its extension ({known}); use --output-format")
 
 
 class AtomicFile:
@@ -63,8 +62,9 @@ class AtomicFile:
             return
         directory = os.path.dirname(os.path.abspath(target))
         try:
-            fd, self.tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
-                                            suffix=".cosloss-tmp")
+            fd, self.tmp = tempfile.mkstemp(
+                dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".cosloss-tmp"
+            )
         except OSError as exc:  # name the file asked for, not the temporary one beside it
             raise OSError(exc.errno, f"cannot write here ({exc.strerror})", target) from None
         self.file = os.fdopen(fd, "w+b")
@@ -118,9 +118,9 @@ def _json_lines(table: pa.Table) -> bytes:
     if len(line) == 0:
         return b""
     # no nulls here, so the value buffer is exactly the lines, back to back
-    offsets = np.frombuffer(line.buffers()[1], dtype=np.int32)[line.offset:line.offset + len(line) + 1]
+    offsets = np.frombuffer(line.buffers()[1], dtype=np.int32)[line.offset : line.offset + len(line) + 1]
     data: bytes = line.buffers()[2].to_pybytes()
-    return data[offsets[0]:offsets[-1]]
+    return data[offsets[0] : offsets[-1]]
 
 
 def _json_strings(col: pa.Array) -> pa.Array:
@@ -209,8 +209,10 @@ class VectorWriter:
             fields = []
             for f in schema:
                 if not (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)):
-                    raise UsageProblem(f"column {f.name!r} ({f.type}) cannot go into a .npy file; "
-                                       "use Parquet, Arrow, CSV or JSON Lines")
+                    raise UsageProblem(
+                        f"column {f.name!r} ({f.type}) cannot go into a .npy file; "
+                        "use Parquet, Arrow, CSV or JSON Lines"
+                    )
                 fields.append((f.name, "<i8" if pa.types.is_integer(f.type) else "<f8"))
             self.npy_dtype = np.dtype(fields)
             self.out.write(_npy_header(self.npy_dtype, 0))

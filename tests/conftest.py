@@ -13,8 +13,12 @@ REPO = Path(__file__).parent.parent
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="rewrite tests/golden/* from the current output instead of comparing")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/* from the current output instead of comparing",
+    )
 
 
 @pytest.fixture
@@ -67,8 +71,13 @@ def s3_server() -> object:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    options = {"endpoint_override": f"{host}:{port}", "scheme": "http", "region": "us-east-1",
-               "access_key": "testing", "secret_key": "testing"}
+    options = {
+        "endpoint_override": f"{host}:{port}",
+        "scheme": "http",
+        "region": "us-east-1",
+        "access_key": "testing",
+        "secret_key": "testing",
+    }
     yield options
     server.stop()
 
@@ -78,9 +87,14 @@ def dask_client(tmp_path_factory: pytest.TempPathFactory) -> object:
     """Two single-threaded worker processes on loopback, shared by the session's Dask tests."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address="127.0.0.1:0",
-                           local_directory=str(tmp_path_factory.mktemp("dask-scratch")))
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        local_directory=str(tmp_path_factory.mktemp("dask-scratch")),
+    )
     client = Client(cluster)
     yield client
     client.close()

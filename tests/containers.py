@@ -78,7 +78,7 @@ def write_containers(d: Path, dtype: str) -> dict[str, tuple[str, list[str]]]:
     parts = d / "label_parts"
     parts.mkdir()
     for k, start in enumerate(range(0, ROWS, 8)):  # part-10 sorts after part-2 only as text: use zero padding
-        pq.write_table(pa.table({"emb": fsl(t[start:start + 8])}), parts / f"part-{k:03d}.parquet")
+        pq.write_table(pa.table({"emb": fsl(t[start : start + 8])}), parts / f"part-{k:03d}.parquet")
     out["parquet_dir"] = (str(parts), [])
     out["parquet_glob"] = (str(parts / "part-*.parquet"), [])
     table = pa.table({"id": ids, "emb": fsl(t)})

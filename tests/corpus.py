@@ -67,30 +67,67 @@ def _npy_cases(d: Path, good: str) -> list[Case]:
         Case("wrong magic", [_bytes(d / "magic.npy", b"\x93NUMPZ" + full[6:]), good], 3, "", "magic.npy"),
         Case("lying extension", [_bytes(d / "text.npy", b"a,b\n1,2\n"), good], 3, "", "text.npy"),
         Case("npy truncated in header", [_bytes(d / "cut_head.npy", full[:30]), good], 3, "", "cut_head.npy"),
-        Case("npy truncated in data", [_bytes(d / "cut_data.npy", full[:-5]), good], 3, "truncated",
-             "cut_data.npy"),
-        Case("npy object dtype", [_npy(d / "obj.npy", np.array([1, "x", None], dtype=object), True), good], 3,
-             "unpickle", "obj.npy"),
-        Case("npy structured dtype", [_npy(d / "rec.npy", np.zeros(4, dtype=[("x", "f4"), ("y", "f4")])), good],
-             3, "structured", "rec.npy"),
-        Case("npy string dtype", [_npy(d / "str.npy", np.array([["a", "b", "c"]] * 4)), good], 3,
-             "real numbers", "str.npy"),
-        Case("npy complex dtype", [_npy(d / "cplx.npy", GOOD_A.astype(np.complex64)), good], 3, "real numbers",
-             "cplx.npy"),
-        Case("npy zero rows", [_npy(d / "zero_rows.npy", np.zeros((0, 3), np.float32)),
-                               _npy(d / "zero_rows_b.npy", np.zeros((0, 3), np.float32))], 3, "no vectors",
-             "zero_rows.npy"),
-        Case("npy dimension 0", [_npy(d / "dim0.npy", np.zeros((4, 0), np.float32)), good], 3, "dimension 0",
-             "dim0.npy"),
+        Case("npy truncated in data", [_bytes(d / "cut_data.npy", full[:-5]), good], 3, "truncated", "cut_data.npy"),
+        Case(
+            "npy object dtype",
+            [_npy(d / "obj.npy", np.array([1, "x", None], dtype=object), True), good],
+            3,
+            "unpickle",
+            "obj.npy",
+        ),
+        Case(
+            "npy structured dtype",
+            [_npy(d / "rec.npy", np.zeros(4, dtype=[("x", "f4"), ("y", "f4")])), good],
+            3,
+            "structured",
+            "rec.npy",
+        ),
+        Case(
+            "npy string dtype",
+            [_npy(d / "str.npy", np.array([["a", "b", "c"]] * 4)), good],
+            3,
+            "real numbers",
+            "str.npy",
+        ),
+        Case(
+            "npy complex dtype",
+            [_npy(d / "cplx.npy", GOOD_A.astype(np.complex64)), good],
+            3,
+            "real numbers",
+            "cplx.npy",
+        ),
+        Case(
+            "npy zero rows",
+            [
+                _npy(d / "zero_rows.npy", np.zeros((0, 3), np.float32)),
+                _npy(d / "zero_rows_b.npy", np.zeros((0, 3), np.float32)),
+            ],
+            3,
+            "no vectors",
+            "zero_rows.npy",
+        ),
+        Case(
+            "npy dimension 0", [_npy(d / "dim0.npy", np.zeros((4, 0), np.float32)), good], 3, "dimension 0", "dim0.npy"
+        ),
         Case("npy scalar", [_npy(d / "scalar.npy", np.float32(3)), good], 3, "single number", "scalar.npy"),
-        Case("row counts differ", [_npy(d / "rows5.npy", np.ones((5, 3), np.float32)), good], 3, "5 rows",
-             "rows5.npy"),
-        Case("dimensions differ", [_npy(d / "dim4.npy", np.ones((4, 4), np.float32)), good], 3, "dimension",
-             "dim4.npy"),
-        Case("nan under error policy", [_npy(d / "nan.npy", np.where(GOOD_A == 5, np.nan, GOOD_A)), good], 3,
-             "row 1: nan or inf", "nan.npy"),
-        Case("inf under error policy", [_npy(d / "inf.npy", np.where(GOOD_A == 12, np.inf, GOOD_A)), good], 3,
-             "row 3: nan or inf", "inf.npy"),
+        Case("row counts differ", [_npy(d / "rows5.npy", np.ones((5, 3), np.float32)), good], 3, "5 rows", "rows5.npy"),
+        Case(
+            "dimensions differ", [_npy(d / "dim4.npy", np.ones((4, 4), np.float32)), good], 3, "dimension", "dim4.npy"
+        ),
+        Case(
+            "nan under error policy",
+            [_npy(d / "nan.npy", np.where(GOOD_A == 5, np.nan, GOOD_A)), good],
+            3,
+            "row 1: nan or inf",
+            "nan.npy",
+        ),
+        Case(
+            "inf under error policy",
+            [_npy(d / "inf.npy", np.where(GOOD_A == 12, np.inf, GOOD_A)), good],
+            3,
+            "row 3: nan or inf",
+            "inf.npy",
+        ),
     ]
     weights = {
         "weights negative": ([1, -1, 1, 1], "negative"),
@@ -102,8 +139,9 @@ def _npy_cases(d: Path, good: str) -> list[Case]:
     for i, (name, (w, msg)) in enumerate(weights.items()):
         path = _npy(d / f"w{i}.npy", np.array(w, dtype=np.float64))
         cases.append(Case(name, [good, good, "--weights", path], 3, msg, path))
-    cases.append(Case("weights file missing", [good, good, "--weights", str(d / "now.npy")], 3, "no such file",
-                      "now.npy"))
+    cases.append(
+        Case("weights file missing", [good, good, "--weights", str(d / "now.npy")], 3, "no such file", "now.npy")
+    )
     cases.append(Case("negative --weight", [good, good, "--weight", "-1"], 3, "must be finite and >= 0"))
     return cases
 
@@ -114,38 +152,127 @@ def _parquet_cases(d: Path, good: str) -> list[Case]:
     ok = _parquet(d / "ok.parquet", pa.table({"emb": pa.array(GOOD_A.tolist(), pa.list_(pa.float32()))}))
     raw = Path(ok).read_bytes()
     return [
-        Case("parquet truncated", [_bytes(d / "cut.parquet", raw[: len(raw) // 2]), good], 3, "", "cut.parquet",
-             needs="parquet"),
-        Case("parquet corrupt footer", [_bytes(d / "footer.parquet", raw[:-12] + b"\0" * 8 + b"PAR1"), good], 3,
-             "", "footer.parquet", needs="parquet"),
-        Case("parquet string vectors", [_parquet(d / "strvec.parquet", pa.table({"emb": ["a b c"] * 4})), good],
-             3, "", "strvec.parquet", needs="parquet"),
-        Case("parquet ragged list", [_parquet(d / "ragged.parquet", pa.table(
-            {"emb": pa.array([[1.0, 2, 3], [1.0, 2, 3], [1.0, 2], [1.0, 2, 3]], pa.list_(pa.float32()))})), good],
-             3, "row 2", "ragged.parquet", needs="parquet"),
-        Case("parquet null vector", [_parquet(d / "nullvec.parquet", pa.table(
-            {"emb": pa.array([[1.0, 2, 3], None, [1.0, 2, 3], [1.0, 2, 3]], pa.list_(pa.float32()))})), good],
-             3, "row 1", "nullvec.parquet", needs="parquet"),
-        Case("parquet null element", [_parquet(d / "nullel.parquet", pa.table(
-            {"emb": pa.array([[1.0, 2, 3], [1.0, None, 3], [1.0, 2, 3], [1.0, 2, 3]], pa.list_(pa.float32()))})),
-            good], 3, "row 1", "nullel.parquet", needs="parquet"),
+        Case(
+            "parquet truncated",
+            [_bytes(d / "cut.parquet", raw[: len(raw) // 2]), good],
+            3,
+            "",
+            "cut.parquet",
+            needs="parquet",
+        ),
+        Case(
+            "parquet corrupt footer",
+            [_bytes(d / "footer.parquet", raw[:-12] + b"\0" * 8 + b"PAR1"), good],
+            3,
+            "",
+            "footer.parquet",
+            needs="parquet",
+        ),
+        Case(
+            "parquet string vectors",
+            [_parquet(d / "strvec.parquet", pa.table({"emb": ["a b c"] * 4})), good],
+            3,
+            "",
+            "strvec.parquet",
+            needs="parquet",
+        ),
+        Case(
+            "parquet ragged list",
+            [
+                _parquet(
+                    d / "ragged.parquet",
+                    pa.table(
+                        {"emb": pa.array([[1.0, 2, 3], [1.0, 2, 3], [1.0, 2], [1.0, 2, 3]], pa.list_(pa.float32()))}
+                    ),
+                ),
+                good,
+            ],
+            3,
+            "row 2",
+            "ragged.parquet",
+            needs="parquet",
+        ),
+        Case(
+            "parquet null vector",
+            [
+                _parquet(
+                    d / "nullvec.parquet",
+                    pa.table({"emb": pa.array([[1.0, 2, 3], None, [1.0, 2, 3], [1.0, 2, 3]], pa.list_(pa.float32()))}),
+                ),
+                good,
+            ],
+            3,
+            "row 1",
+            "nullvec.parquet",
+            needs="parquet",
+        ),
+        Case(
+            "parquet null element",
+            [
+                _parquet(
+                    d / "nullel.parquet",
+                    pa.table(
+                        {
+                            "emb": pa.array(
+                                [[1.0, 2, 3], [1.0, None, 3], [1.0, 2, 3], [1.0, 2, 3]], pa.list_(pa.float32())
+                            )
+                        }
+                    ),
+                ),
+                good,
+            ],
+            3,
+            "row 1",
+            "nullel.parquet",
+            needs="parquet",
+        ),
     ]
 
 
 def _csv_cases(d: Path, good: str) -> list[Case]:
     rows = "\n".join(",".join(str(v) for v in r) for r in GOOD_A.tolist())
     return [
-        Case("csv non-numeric cell", [_bytes(d / "cell.csv", ("a,b,c\n" + rows.replace("5.0", "five")).encode()),
-                                      good], 3, "five", "cell.csv", needs="csv"),
-        Case("csv ragged rows", [_bytes(d / "ragged.csv", (b"a,b,c\n1,2,3\n4,5\n7,8,9\n1,1,1\n")), good],
-             3, "", "ragged.csv", needs="csv"),
+        Case(
+            "csv non-numeric cell",
+            [_bytes(d / "cell.csv", ("a,b,c\n" + rows.replace("5.0", "five")).encode()), good],
+            3,
+            "five",
+            "cell.csv",
+            needs="csv",
+        ),
+        Case(
+            "csv ragged rows",
+            [_bytes(d / "ragged.csv", (b"a,b,c\n1,2,3\n4,5\n7,8,9\n1,1,1\n")), good],
+            3,
+            "",
+            "ragged.csv",
+            needs="csv",
+        ),
         Case("csv header only", [_bytes(d / "header.csv", b"a,b,c\n"), good], 3, "", "header.csv", needs="csv"),
-        Case("csv not utf-8", [_bytes(d / "latin.csv", "a,b,\xe9\n1,2,3\n4,5,6\n7,8,9\n1,1,1\n".encode("latin-1")),
-                               good], 3, "", "latin.csv", needs="csv"),
-        Case("csv gzip corrupt", [_bytes(d / "bad.csv.gz", gzip.compress(b"a,b,c\n1,2,3\n")[:-10]), good], 3, "",
-             "bad.csv.gz", needs="csv"),
-        Case("csv bz2 not bz2", [_bytes(d / "fake.csv.bz2", bz2.compress(b"x")[:5]), good], 3, "", "fake.csv.bz2",
-             needs="csv"),
+        Case(
+            "csv not utf-8",
+            [_bytes(d / "latin.csv", "a,b,\xe9\n1,2,3\n4,5,6\n7,8,9\n1,1,1\n".encode("latin-1")), good],
+            3,
+            "",
+            "latin.csv",
+            needs="csv",
+        ),
+        Case(
+            "csv gzip corrupt",
+            [_bytes(d / "bad.csv.gz", gzip.compress(b"a,b,c\n1,2,3\n")[:-10]), good],
+            3,
+            "",
+            "bad.csv.gz",
+            needs="csv",
+        ),
+        Case(
+            "csv bz2 not bz2",
+            [_bytes(d / "fake.csv.bz2", bz2.compress(b"x")[:5]), good],
+            3,
+            "",
+            "fake.csv.bz2",
+            needs="csv",
+        ),
     ]
 
 
@@ -157,22 +284,42 @@ def _arrow_cases(d: Path, good: str) -> list[Case]:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=1)
     data = sink.getvalue().to_pybytes()
-    return [Case("arrow stream cut short", [_bytes(d / "cut.arrows", data[: len(data) - 40]), good], 3, "",
-                 "cut.arrows", needs="arrow")]
+    return [
+        Case(
+            "arrow stream cut short",
+            [_bytes(d / "cut.arrows", data[: len(data) - 40]), good],
+            3,
+            "",
+            "cut.arrows",
+            needs="arrow",
+        )
+    ]
 
 
 def _output_cases(d: Path, good: str) -> list[Case]:
     return [
-        Case("output in a missing directory", [good, good, "-o", str(d / "no" / "dir" / "out.csv")], 3, "",
-             needs="output", output=str(d / "no" / "dir" / "out.csv")),
+        Case(
+            "output in a missing directory",
+            [good, good, "-o", str(d / "no" / "dir" / "out.csv")],
+            3,
+            "",
+            needs="output",
+            output=str(d / "no" / "dir" / "out.csv"),
+        ),
         Case("output equal to an input", [good, good, "-o", good], 2, "", needs="output"),
-        Case("output on a full device", [good, good, "-o", "/dev/full", "--output-format", "csv"], 3, "",
-             needs="output"),
+        Case(
+            "output on a full device", [good, good, "-o", "/dev/full", "--output-format", "csv"], 3, "", needs="output"
+        ),
     ]
 
 
-BUILDERS: list[Callable[[Path, str], list[Case]]] = [_npy_cases, _parquet_cases, _csv_cases, _arrow_cases,
-                                                     _output_cases]
+BUILDERS: list[Callable[[Path, str], list[Case]]] = [
+    _npy_cases,
+    _parquet_cases,
+    _csv_cases,
+    _arrow_cases,
+    _output_cases,
+]
 
 
 def build(directory: Path) -> list[Case]:

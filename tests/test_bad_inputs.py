@@ -80,12 +80,14 @@ def test_unreadable_file(request: pytest.FixtureRequest) -> None:
     secret.chmod(0o000)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
-    probe = subprocess.run([*as_nobody, "-c", f"import cosine_cli.cli; open({str(good)!r}, 'rb')"],
-                           capture_output=True, text=True, env=env)
+    probe = subprocess.run(
+        [*as_nobody, "-c", f"import cosine_cli.cli; open({str(good)!r}, 'rb')"], capture_output=True, text=True, env=env
+    )
     if probe.returncode != 0:  # a checkout or virtualenv under a private directory (mktemp -d, ~)
         pytest.skip(f"nobody cannot run cosloss or read the test files here: {probe.stderr.strip()[-200:]}")
-    done = subprocess.run([*as_nobody, "-m", "cosine_cli", "score", str(secret), str(good)],
-                          capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [*as_nobody, "-m", "cosine_cli", "score", str(secret), str(good)], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 3, done.stderr
     assert "secret.npy" in done.stderr and "ermission denied" in done.stderr
     assert done.stderr.count("\n") == 1

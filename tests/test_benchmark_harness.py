@@ -31,9 +31,25 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     datagen = _load("datagen")
     assert datagen.main([str(data), "--scale", "0.0005", "--only", *DATASETS]) == 0
     out = data / "results.json"
-    proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--data", str(data), "--only", *DATASETS,
-                           "--runs", "1", "--timeout", "120", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "run.py"),
+            "--data",
+            str(data),
+            "--only",
+            *DATASETS,
+            "--runs",
+            "1",
+            "--timeout",
+            "120",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return {"data": data, "datagen": datagen, "stdout": proc.stdout, "results": json.loads(out.read_text())}
 
@@ -45,7 +61,8 @@ def test_datagen_is_seeded_and_skips_what_exists(bench: dict[str, object], capsy
     pred, label = np.load(data / "npy" / "pred.npy"), np.load(data / "npy" / "label.npy")
     assert pred.shape == label.shape == (500, 768) and pred.dtype == np.float32
     cos = np.einsum("ij,ij->i", pred.astype(np.float64), label) / (
-        np.linalg.norm(pred.astype(np.float64), axis=1) * np.linalg.norm(label.astype(np.float64), axis=1))
+        np.linalg.norm(pred.astype(np.float64), axis=1) * np.linalg.norm(label.astype(np.float64), axis=1)
+    )
     assert 0.98 < cos.mean() < 0.995 and abs(cos.mean() - meta["mean_cos"]) < 1e-12
     import pyarrow.parquet as pq
 
@@ -103,11 +120,17 @@ def test_a_cosine_cli_edit_between_cosloss_runs_is_a_warning(monkeypatch: pytest
     run = _load("run")
     hashes = iter(["aaa", "aaa", "aaa", "bbb", "bbb"])  # start, cosloss run 1, 2, 3, end
     monkeypatch.setattr(run, "code_state", lambda: {"commit": "c0ffee0", "cosine_cli_sha1": next(hashes)})
-    monkeypatch.setattr(run, "run_once", lambda c, timeout: {"wall_s": 1.0, "maxrss_kib": 1024, "exit": 0,
-                                                            "result": 0.99})
+    monkeypatch.setattr(
+        run, "run_once", lambda c, timeout: {"wall_s": 1.0, "maxrss_kib": 1024, "exit": 0, "result": 0.99}
+    )
     monkeypatch.setattr(run, "warm", lambda files: None)
-    ds = run.Dataset("npy", "npy", [], {"format": "npy", "mean_cos": 0.99},
-                     [run.Contender("cosloss", "cosloss score A B --json -q", ["cosloss"], "cosloss-json")])
+    ds = run.Dataset(
+        "npy",
+        "npy",
+        [],
+        {"format": "npy", "mean_cos": 0.99},
+        [run.Contender("cosloss", "cosloss score A B --json -q", ["cosloss"], "cosloss-json")],
+    )
     rec = run.run_dataset(ds, 3, {"cosloss"}, 10.0, 1e-5)
     (warning,) = rec["warnings"]
     assert "changed between cosloss runs" in warning and "aaa: " in warning and "bbb: " in warning

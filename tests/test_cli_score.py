@@ -40,8 +40,12 @@ def test_keras_doc_example_default(runner: CliRunner, keras_pair: tuple[str, str
     assert summary["loss"] == -0.5
     assert summary["schema_version"] == 1
     assert summary["rows"] == 2 and summary["zero_vectors"] == 0 and summary["skipped"] == 0
-    assert {k: summary["cos"][k] for k in ("mean", "std", "min", "max")} == {"mean": 0.5, "std": 0.5, "min": 0.0,
-                                                                           "max": 1.0}
+    assert {k: summary["cos"][k] for k in ("mean", "std", "min", "max")} == {
+        "mean": 0.5,
+        "std": 0.5,
+        "min": 0.0,
+        "max": 1.0,
+    }
     assert summary["loss_kind"] == "negative" and summary["reduction"] == "sum_over_batch_size"
     assert summary["compat"] == "keras"
     assert summary["inputs"]["pred"]["shape"] == [2, 2]
@@ -95,14 +99,17 @@ def test_weight_value_option(runner: CliRunner, keras_pair: tuple[str, str]) -> 
         (lambda d: (str(d), "directory"), "directory"),
         (lambda d: (_write(d / "text.npy", b"hello world, not numpy"), ""), "does not start like a npy file"),
         (lambda d: (_write(d / "empty.npy", b""), ""), "is empty"),
-        (lambda d: (save(d / "obj.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True), ""),
-         "never unpickles"),
+        (
+            lambda d: (save(d / "obj.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True), ""),
+            "never unpickles",
+        ),
         (lambda d: (save(d / "str.npy", np.array(["a", "b"])), ""), "expected real numbers"),
         (lambda d: (save(d / "rec.npy", np.zeros(2, dtype=[("x", "f4"), ("y", "f4")])), ""), "structured"),
     ],
 )
-def test_bad_pred_is_exit_3_with_one_line(runner: CliRunner, tmp_path: Path, keras_pair: tuple[str, str],
-                                          setup: object, message: str) -> None:
+def test_bad_pred_is_exit_3_with_one_line(
+    runner: CliRunner, tmp_path: Path, keras_pair: tuple[str, str], setup: object, message: str
+) -> None:
     path, _ = setup(tmp_path)  # type: ignore[operator]
     result = run(runner, path, keras_pair[1])
     assert result.exit_code == 3
@@ -167,8 +174,12 @@ def test_nan_default_is_exit_3_naming_file_and_row(runner: CliRunner, tmp_path: 
 
 
 def test_bad_weights_exit_3(runner: CliRunner, keras_pair: tuple[str, str], tmp_path: Path) -> None:
-    for name, w, msg in [("neg", [1.0, -2.0], "negative"), ("nan", [np.nan, 1.0], "not finite"),
-                         ("short", [1.0], "has 1 weights"), ("long", [1.0, 1.0, 1.0], "has 3 weights")]:
+    for name, w, msg in [
+        ("neg", [1.0, -2.0], "negative"),
+        ("nan", [np.nan, 1.0], "not finite"),
+        ("short", [1.0], "has 1 weights"),
+        ("long", [1.0, 1.0, 1.0], "has 3 weights"),
+    ]:
         result = run(runner, *keras_pair, "--weights", save(tmp_path / f"{name}.npy", w))
         assert result.exit_code == 3, name
         assert msg in result.stderr and f"{name}.npy" in result.stderr
@@ -176,8 +187,13 @@ def test_bad_weights_exit_3(runner: CliRunner, keras_pair: tuple[str, str], tmp_
 
 @pytest.mark.parametrize(
     "args",
-    [["--reduction", "avg"], ["--compat", "tf"], ["--chunk-size", "0"], ["--weight", "1", "--weights", "w.npy"],
-     ["--axis", "5"]],
+    [
+        ["--reduction", "avg"],
+        ["--compat", "tf"],
+        ["--chunk-size", "0"],
+        ["--weight", "1", "--weights", "w.npy"],
+        ["--axis", "5"],
+    ],
 )
 def test_usage_errors_are_exit_2(runner: CliRunner, keras_pair: tuple[str, str], args: list[str]) -> None:
     result = run(runner, *keras_pair, *args)
@@ -229,8 +245,10 @@ def test_python_dash_m_and_help_imports_no_numpy() -> None:
 
 
 def test_core_imports_only_numpy() -> None:
-    code = ("import sys, cosine_cli.core, cosine_cli.accumulate; "
-            "print(sorted(m for m in ('click', 'rich', 'pyarrow') if m in sys.modules))")
+    code = (
+        "import sys, cosine_cli.core, cosine_cli.accumulate; "
+        "print(sorted(m for m in ('click', 'rich', 'pyarrow') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

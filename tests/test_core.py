@@ -153,8 +153,11 @@ def test_axis_and_nd_shapes() -> None:
     y = rng.standard_normal((2, 3, 4))
     expect = (x * y).sum(-1) / np.linalg.norm(x, axis=-1) / np.linalg.norm(y, axis=-1)
     np.testing.assert_allclose(cosine_similarity(x, y), expect, rtol=1e-12)
-    np.testing.assert_allclose(cosine_similarity(x, y, axis=1),
-                               (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(
+        cosine_similarity(x, y, axis=1),
+        (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1),
+        rtol=1e-12,
+    )
     assert cosine_similarity(x, y).shape == (2, 3)
 
 

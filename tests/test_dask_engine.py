@@ -73,8 +73,11 @@ def test_dask_equals_local_on_a_multi_file_dataset(dask_client: Any, local_datas
 
 def test_dask_reductions_and_scalar_weight(dask_client: Any, local_dataset: tuple) -> None:
     pred, label, p, t = local_dataset
-    for kw in ({"reduction": "sum", "loss": "distance"}, {"weights": 0.5, "reduction": "mean_with_sample_weight"},
-               {"weights": 2.0, "reduction": "sum_by_nonzero_weights", "compat": "exact"}):
+    for kw in (
+        {"reduction": "sum", "loss": "distance"},
+        {"weights": 0.5, "reduction": "mean_with_sample_weight"},
+        {"weights": 2.0, "reduction": "sum_by_nonzero_weights", "compat": "exact"},
+    ):
         want = score(p, t, **kw).to_dict()
         got = score(pred, label, engine="dask", scheduler=dask_client, rows_per_task=700, **kw).to_dict()
         same_summary(got, want)
@@ -91,13 +94,26 @@ def test_dask_on_s3_parquet_and_npy(dask_client: Any, s3_server: dict[str, Any],
     put_npy(fs, f"{bucket}/l.npy", t)
     put_npy(fs, f"{bucket}/w.npy", w)
     want = score(p, t).to_dict()
-    got = score(f"s3://{bucket}/pred/", f"s3://{bucket}/label", engine="dask", scheduler=dask_client,
-                storage_options=s3_server, rows_per_task=300).to_dict()
+    got = score(
+        f"s3://{bucket}/pred/",
+        f"s3://{bucket}/label",
+        engine="dask",
+        scheduler=dask_client,
+        storage_options=s3_server,
+        rows_per_task=300,
+    ).to_dict()
     same_summary(got, want)
     assert got["engine"]["tasks"] == 3  # (0, 1000) ends on a shared boundary; 1600 is past 2 x 300
-    got = score(f"s3://{bucket}/p.npy", f"s3://{bucket}/l.npy", weights=f"s3://{bucket}/w.npy", engine="dask",
-                scheduler=dask_client, storage_options=s3_server, rows_per_task=333,
-                output_dir=f"s3://{bucket}/out").to_dict()
+    got = score(
+        f"s3://{bucket}/p.npy",
+        f"s3://{bucket}/l.npy",
+        weights=f"s3://{bucket}/w.npy",
+        engine="dask",
+        scheduler=dask_client,
+        storage_options=s3_server,
+        rows_per_task=333,
+        output_dir=f"s3://{bucket}/out",
+    ).to_dict()
     same_summary(got, score(p, t, weights=w).to_dict())
     assert got["engine"]["tasks"] == 7
     parts = [i.path for i in fs.get_file_info(pafs.FileSelector(f"{bucket}/out")) if i.type == pafs.FileType.File]
@@ -112,31 +128,56 @@ def test_dask_on_s3_parquet_and_npy(dask_client: Any, s3_server: dict[str, Any],
 def test_cli_dask_engine_json(dask_client: Any, local_dataset: tuple, runner: CliRunner) -> None:
     pred, label, p, t = local_dataset
     address = dask_client.scheduler.address
-    result = runner.invoke(cli, ["score", pred, label, "--engine", "dask", "--scheduler", address,
-                                 "--task-rows", "1000", "--json"])
+    result = runner.invoke(
+        cli, ["score", pred, label, "--engine", "dask", "--scheduler", address, "--task-rows", "1000", "--json"]
+    )
     assert result.exit_code == 0, result.stderr
     same_summary(json.loads(result.stdout), score(p, t).to_dict())
-    result = runner.invoke(cli, ["score", pred, label, "--engine", "dask", "--scheduler", address,
-                                 "--reduction", "none"])
+    result = runner.invoke(
+        cli, ["score", pred, label, "--engine", "dask", "--scheduler", address, "--reduction", "none"]
+    )
     assert result.exit_code == 2 and "--engine dask" in result.stderr
 
 
-def test_cli_dask_output_dir_and_columns(dask_client: Any, local_dataset: tuple, runner: CliRunner,
-                                         tmp_path: Path) -> None:
+def test_cli_dask_output_dir_and_columns(
+    dask_client: Any, local_dataset: tuple, runner: CliRunner, tmp_path: Path
+) -> None:
     pred, label, p, t = local_dataset
     address = dask_client.scheduler.address
     out = tmp_path / "per-vector"
-    result = runner.invoke(cli, ["score", pred, label, "--engine", "dask", "--scheduler", address,
-                                 "--task-rows", "1000", "--pred-col", "emb", "--label-col", "emb",
-                                 "-o", str(out), "--json"])
+    result = runner.invoke(
+        cli,
+        [
+            "score",
+            pred,
+            label,
+            "--engine",
+            "dask",
+            "--scheduler",
+            address,
+            "--task-rows",
+            "1000",
+            "--pred-col",
+            "emb",
+            "--label-col",
+            "emb",
+            "-o",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     parts = sorted(out.glob("part-*.parquet"))
     assert len(parts) == json.loads(result.stdout)["engine"]["tasks"] >= 2
     table = pq.read_table(out).sort_by("row")
     assert table.column("row").to_pylist() == list(range(3000))
     np.testing.assert_allclose(table.column("loss").to_numpy(), score(p, t, reduction="none").losses, atol=1e-12)
-    for bad, why in ((["-o", "-"], "not -"), (["-o", str(tmp_path / "x.csv")], "Parquet parts only"),
-                     (["--pred-col", "nope"], "nope"), (["--id-col", "id"], "--id-col")):
+    for bad, why in (
+        (["-o", "-"], "not -"),
+        (["-o", str(tmp_path / "x.csv")], "Parquet parts only"),
+        (["--pred-col", "nope"], "nope"),
+        (["--id-col", "id"], "--id-col"),
+    ):
         result = runner.invoke(cli, ["score", pred, label, "--engine", "dask", "--scheduler", address, *bad])
         assert result.exit_code in (2, 3) and why in result.stderr, result.stderr
 
@@ -147,14 +188,14 @@ def test_dask_data_errors_name_the_global_row(dask_client: Any, tmp_path: Path) 
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "t.npy", t)
     with pytest.raises(InputError, match="row 87"):
-        score(str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), engine="dask", scheduler=dask_client,
-              rows_per_task=10)
+        score(str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), engine="dask", scheduler=dask_client, rows_per_task=10)
     np.save(tmp_path / "short.npy", t[:99])
     with pytest.raises(InputError, match="has 99 rows"):
         score(str(tmp_path / "p.npy"), str(tmp_path / "short.npy"), engine="dask", scheduler=dask_client)
 
 
 # -- a worker that dies mid-run ---------------------------------------------------------------------
+
 
 def _install_fault(marker: str) -> None:
     """In a worker: the first task to run anywhere kills its own worker process (exactly once)."""
@@ -178,8 +219,9 @@ def _remove_fault() -> None:
     engine._score_range = engine.__dict__.pop("_original_score_range", engine._score_range)
 
 
-def test_a_killed_worker_is_retried_and_the_result_is_exact(dask_client: Any, local_dataset: tuple,
-                                                            tmp_path: Path) -> None:
+def test_a_killed_worker_is_retried_and_the_result_is_exact(
+    dask_client: Any, local_dataset: tuple, tmp_path: Path
+) -> None:
     pred, label, p, t = local_dataset
     marker = str(tmp_path / f"killed-{uuid.uuid4().hex}")
     before = set(dask_client.scheduler_info()["workers"])
@@ -194,14 +236,23 @@ def test_a_killed_worker_is_retried_and_the_result_is_exact(dask_client: Any, lo
     same_summary(got, score(p, t).to_dict())
 
 
-def test_scheduler_from_environment_and_own_local_cluster(dask_client: Any, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scheduler_from_environment_and_own_local_cluster(
+    dask_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p, t = vectors(500, 6, 40), vectors(500, 6, 41)
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "t.npy", t)
     want = score(p, t).to_dict()
-    args = ["score", str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), "--engine", "dask", "--json",
-            "--task-rows", "120"]
+    args = [
+        "score",
+        str(tmp_path / "p.npy"),
+        str(tmp_path / "t.npy"),
+        "--engine",
+        "dask",
+        "--json",
+        "--task-rows",
+        "120",
+    ]
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", dask_client.scheduler.address)
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.stderr

@@ -23,8 +23,11 @@ def long_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 
 def test_closed_stdout_is_quiet(long_pair: tuple[str, str]) -> None:
-    proc = subprocess.Popen([*COSLOSS, "score", *long_pair, "--reduction", "none", "--chunk-size", "100"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*COSLOSS, "score", *long_pair, "--reduction", "none", "--chunk-size", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline()
     proc.stdout.close()  # what `| head -1` does
@@ -35,11 +38,13 @@ def test_closed_stdout_is_quiet(long_pair: tuple[str, str]) -> None:
     assert "Traceback" not in err and "Error" not in err
 
 
-@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
-                                                   (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
 def test_signals_exit_with_their_codes(long_pair: tuple[str, str], sig: int, code: int, word: str) -> None:
-    proc = subprocess.Popen([*COSLOSS, "score", *long_pair, "--chunk-size", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*COSLOSS, "score", *long_pair, "--chunk-size", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     time.sleep(1.0)  # past start-up: the run takes far longer at one row a chunk
     assert proc.poll() is None
     proc.send_signal(sig)
@@ -59,8 +64,12 @@ def test_a_signal_is_prompt_while_stdin_stalls(long_pair: tuple[str, str], fmt: 
     else:
         rows = np.random.default_rng(1).standard_normal((20_000, 8))
         head = ("d0,d1,d2,d3,d4,d5,d6,d7\n" + "\n".join(",".join(map(repr, r.tolist())) for r in rows)).encode()
-    proc = subprocess.Popen([*COSLOSS, "score", "-", long_pair[1], "--pred-format", fmt, "--chunk-size", "100"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*COSLOSS, "score", "-", long_pair[1], "--pred-format", fmt, "--chunk-size", "100"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdin is not None
     proc.stdin.write(head)
     proc.stdin.flush()
@@ -98,8 +107,12 @@ def test_early_exit_while_pyarrow_reads_a_pipe(tmp_path) -> None:  # noqa: ANN00
     np.save(tmp_path / "nan.npy", bad)
     data = (tmp_path / "a.csv").read_bytes()
     for _ in range(4):
-        proc = subprocess.Popen([*COSLOSS, "score", "-", str(tmp_path / "b.npy"), "--reduction", "none"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*COSLOSS, "score", "-", str(tmp_path / "b.npy"), "--reduction", "none"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         try:
             proc.stdin.write(data[: len(data) // 2])  # the rest never comes before the exit
@@ -111,16 +124,22 @@ def test_early_exit_while_pyarrow_reads_a_pipe(tmp_path) -> None:  # noqa: ANN00
             proc.kill()
             proc.stdin.close()
             proc.stderr.close()
-        done = subprocess.run([*COSLOSS, "score", "-", str(tmp_path / "nan.npy")], input=data,
-                              capture_output=True, timeout=60)
+        done = subprocess.run(
+            [*COSLOSS, "score", "-", str(tmp_path / "nan.npy")], input=data, capture_output=True, timeout=60
+        )
         assert done.returncode == 3 and done.stderr.count(b"\n") == 1, done.stderr
 
 
 def test_closed_stdin_is_an_input_error(long_pair: tuple[str, str]) -> None:
     import os
 
-    done = subprocess.run([*COSLOSS, "score", "-", long_pair[1]], capture_output=True, text=True, timeout=60,
-                          preexec_fn=lambda: os.close(0))  # noqa: PLW1509 - the point of the test
+    done = subprocess.run(
+        [*COSLOSS, "score", "-", long_pair[1]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(0),
+    )  # noqa: PLW1509 - the point of the test
     assert done.returncode == 3, done.stderr
     assert done.stderr == "Error: -: standard input is closed\n"
 
@@ -128,8 +147,7 @@ def test_closed_stdin_is_an_input_error(long_pair: tuple[str, str]) -> None:
 def test_library_reads_what_the_caller_left_in_sys_stdin(long_pair: tuple[str, str]) -> None:
     # The caller has read a line, and sys.stdin.buffer holds more than that: the library reads on
     # from there (the command reads through a descriptor of its own; see inputs.RAW_STDIN).
-    code = ("import sys, cosine_cli; sys.stdin.buffer.readline(); "
-            f"print(cosine_cli.score('-', {long_pair[0]!r}).loss)")
+    code = f"import sys, cosine_cli; sys.stdin.buffer.readline(); print(cosine_cli.score('-', {long_pair[0]!r}).loss)"
     with open(long_pair[0], "rb") as f:
         data = b"run-id\n" + f.read()
     done = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=60)

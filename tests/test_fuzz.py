@@ -80,7 +80,7 @@ def mutations(seed: bytes, rng: np.random.Generator, count: int) -> list[bytes]:
                 data[i] ^= 1 << int(rng.integers(8))
         elif kind == 1:  # overwrite a run with random bytes
             i = int(rng.integers(len(data)))
-            data[i:i + 16] = rng.bytes(16)
+            data[i : i + 16] = rng.bytes(16)
         elif kind == 2:  # truncate
             data = data[: int(rng.integers(len(data)))]
         else:  # insert junk

@@ -50,8 +50,19 @@ def test_the_next_float_is_not_rounded_away(summary: dict) -> None:  # type: ign
     assert run("--fail-above", repr(math.nextafter(loss, -1))).exit_code == 1
 
 
-@pytest.mark.parametrize("expr", ["cos.p1 >= 0.9", "mean_cos > 0.5", "cos >= 1", "loss => 1", "loss >= x",
-                                  "loss >= nan", "loss", "histogram.counts > 1"])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "cos.p1 >= 0.9",
+        "mean_cos > 0.5",
+        "cos >= 1",
+        "loss => 1",
+        "loss >= x",
+        "loss >= nan",
+        "loss",
+        "histogram.counts > 1",
+    ],
+)
 def test_unknown_names_and_malformed_gates_are_usage_errors(in_repo: Path, expr: str) -> None:
     r = run("--gate", expr)
     assert r.exit_code == 2
@@ -70,8 +81,9 @@ def test_annotations_on_github_actions_go_to_stderr(in_repo: Path) -> None:
     assert r.exit_code == 1
     assert r.stderr == "::error title=cosloss gate::FAILED: cos.min = -1.0, required >= 0.5\n"
     gates = json.loads(r.stdout)["gates"]
-    assert gates == [{"expr": "cos.min >= 0.5", "name": "cos.min", "op": ">=", "threshold": 0.5,
-                      "value": -1.0, "passed": False}]
+    assert gates == [
+        {"expr": "cos.min >= 0.5", "name": "cos.min", "op": ">=", "threshold": 0.5, "value": -1.0, "passed": False}
+    ]
     assert "::error" not in run("--gate", "cos.min >= 0.5").stderr
 
 

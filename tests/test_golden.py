@@ -37,8 +37,24 @@ def base_json(in_repo: Path, tmp_path: Path) -> str:
 
 def test_summary_text_json_markdown_junit(in_repo: Path, tmp_path: Path, base_json: str, golden) -> None:  # type: ignore[no-untyped-def]
     md, xml = tmp_path / "summary.md", tmp_path / "gates.xml"
-    args = ["score", PRED, LABEL, "--weights", WEIGHTS, "--worst", "3", *GATES,
-            "--baseline", base_json, "--tolerance", "0.01", "--markdown", str(md), "--junit", str(xml)]
+    args = [
+        "score",
+        PRED,
+        LABEL,
+        "--weights",
+        WEIGHTS,
+        "--worst",
+        "3",
+        *GATES,
+        "--baseline",
+        base_json,
+        "--tolerance",
+        "0.01",
+        "--markdown",
+        str(md),
+        "--junit",
+        str(xml),
+    ]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 1 and r.stderr == ""
     golden("summary.txt", r.stdout.replace(base_json, "BASE.json"))
@@ -51,14 +67,16 @@ def test_summary_text_json_markdown_junit(in_repo: Path, tmp_path: Path, base_js
 
 def test_terminal_summary_with_histogram(in_repo: Path, golden, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("COLUMNS", "100")  # rich sizes to the terminal: fix it
+
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     out = Terminal()
     result = score(PRED, LABEL, worst=2)
-    result.extra["gates"] = [{"expr": "cos.min > 0", "name": "cos.min", "op": ">", "threshold": 0.0,
-                              "value": -1.0, "passed": False}]
+    result.extra["gates"] = [
+        {"expr": "cos.min > 0", "name": "cos.min", "op": ">", "threshold": 0.0, "value": -1.0, "passed": False}
+    ]
     write_summary(result, out)
     golden("summary_terminal.txt", re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()))
 
@@ -95,7 +113,9 @@ def test_per_vector_outputs(in_repo: Path, tmp_path: Path, fmt: str, golden) -> 
         golden(f"vectors{FORMATS[fmt]}", out.read_text())
     else:  # binary formats carry writer versions: compare what reads back
         cols = read_back(out, fmt)
-        text = "\n".join(",".join(repr(float(v)) if k != "row" else str(int(v)) for k, v in zip(cols, row, strict=True))
-                         for row in zip(*cols.values(), strict=True))
+        text = "\n".join(
+            ",".join(repr(float(v)) if k != "row" else str(int(v)) for k, v in zip(cols, row, strict=True))
+            for row in zip(*cols.values(), strict=True)
+        )
         golden(f"vectors.{fmt}.txt", ",".join(cols) + "\n" + text + "\n")
     assert np.array_equal(read_back(out, fmt)["row"], np.arange(64))

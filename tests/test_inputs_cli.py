@@ -38,8 +38,11 @@ def shuffled(tmp_path: Path) -> dict[str, Path]:
     order = np.random.default_rng(3).permutation(n)
     ids = np.array([f"doc-{i}" for i in range(n)])
     pq.write_table(pa.table({"id": ids, "emb": fsl(p)}), tmp_path / "pred.parquet", row_group_size=4)
-    pq.write_table(pa.table({"id": ids[order], "emb": as_list(t[order]), "w": w[order]}),
-                   tmp_path / "label_shuffled.parquet", row_group_size=5)
+    pq.write_table(
+        pa.table({"id": ids[order], "emb": as_list(t[order]), "w": w[order]}),
+        tmp_path / "label_shuffled.parquet",
+        row_group_size=5,
+    )
     pq.write_table(pa.table({"id": ids, "emb": as_list(t), "w": w}), tmp_path / "label.parquet")
     np.save(tmp_path / "pred.npy", p)
     np.save(tmp_path / "label.npy", t)
@@ -65,10 +68,19 @@ def test_id_mismatch_names_the_row_and_both_ids(shuffled) -> None:
 
 def test_join_on_id_pairs_shuffled_rows(shuffled) -> None:
     d = shuffled["dir"]
-    ref = run("score", str(d / "pred.npy"), str(d / "label.npy"), "--weights", str(d / "w.npy"),
-              "--reduction", "none")
-    joined = run("score", str(d / "pred.parquet"), str(d / "label_shuffled.parquet"), "--id-col", "id",
-                 "--join-on-id", "--weight-col", "w", "--reduction", "none")
+    ref = run("score", str(d / "pred.npy"), str(d / "label.npy"), "--weights", str(d / "w.npy"), "--reduction", "none")
+    joined = run(
+        "score",
+        str(d / "pred.parquet"),
+        str(d / "label_shuffled.parquet"),
+        "--id-col",
+        "id",
+        "--join-on-id",
+        "--weight-col",
+        "w",
+        "--reduction",
+        "none",
+    )
     assert joined.exit_code == 0, joined.stderr
     assert joined.stdout == ref.stdout
 
@@ -85,11 +97,13 @@ def test_join_duplicate_and_missing_ids(tmp_path: Path) -> None:
     pq.write_table(pa.table({"id": [1, 2, 2], "emb": v}), tmp_path / "dup.parquet")
     pq.write_table(pa.table({"id": [1, 2, 3], "emb": v}), tmp_path / "a.parquet")
     pq.write_table(pa.table({"id": [1, 4, 5], "emb": v}), tmp_path / "b.parquet")
-    line = one_line_error(run("score", str(tmp_path / "dup.parquet"), str(tmp_path / "a.parquet"),
-                              "--id-col", "id", "--join-on-id"))
+    line = one_line_error(
+        run("score", str(tmp_path / "dup.parquet"), str(tmp_path / "a.parquet"), "--id-col", "id", "--join-on-id")
+    )
     assert "1 ids occur more than once" in line and "2" in line
-    line = one_line_error(run("score", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"),
-                              "--id-col", "id", "--join-on-id"))
+    line = one_line_error(
+        run("score", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--id-col", "id", "--join-on-id")
+    )
     assert "2 ids of" in line and "not in" in line
 
 
@@ -116,10 +130,17 @@ def test_weights_in_every_format(shuffled, kind: str) -> None:
 def test_one_file_pair_with_weight_and_id_columns(tmp_path: Path) -> None:
     p, t = dataset("float64")
     w = np.arange(len(p), dtype=np.float64)
-    pq.write_table(pa.table({"id": np.arange(len(p)), "pred": fsl(p), "label": fsl(t), "w": w}),
-                   tmp_path / "pairs.parquet")
-    got = score(str(tmp_path / "pairs.parquet"), pred_col="pred", label_col="label", weight_col="w",
-                id_col="id", reduction="sum")
+    pq.write_table(
+        pa.table({"id": np.arange(len(p)), "pred": fsl(p), "label": fsl(t), "w": w}), tmp_path / "pairs.parquet"
+    )
+    got = score(
+        str(tmp_path / "pairs.parquet"),
+        pred_col="pred",
+        label_col="label",
+        weight_col="w",
+        id_col="id",
+        reduction="sum",
+    )
     want = score(p, t, weights=w, reduction="sum")
     assert got.loss == want.loss
 
@@ -132,8 +153,9 @@ def test_inspect(shuffled) -> None:
     assert "emb  dim 5  float32" in res.stdout and "row groups:  5" in res.stdout
     info = json.loads(run("inspect", str(d / "pred.parquet"), "--json").stdout)
     assert info["rows"] == 23 and info["row_groups"] == 6
-    assert info["vector_columns"] == [{"name": "emb", "dim": 5, "dtype": "float32",
-                                       "type": "fixed_size_list<element: float>[5]"}]
+    assert info["vector_columns"] == [
+        {"name": "emb", "dim": 5, "dtype": "float32", "type": "fixed_size_list<element: float>[5]"}
+    ]
     assert [c["name"] for c in info["other_columns"]] == ["id"]
 
 
@@ -176,8 +198,9 @@ def test_ragged_list_column(tmp_path: Path) -> None:
 
 
 def test_null_vector_error_and_skip(tmp_path: Path) -> None:
-    pq.write_table(pa.table({"emb": pa.array([[1.0, 2.0], None, [0.5, 1.0]], pa.list_(pa.float32(), 2))}),
-                   tmp_path / "n.parquet")
+    pq.write_table(
+        pa.table({"emb": pa.array([[1.0, 2.0], None, [0.5, 1.0]], pa.list_(pa.float32(), 2))}), tmp_path / "n.parquet"
+    )
     np.save(tmp_path / "b.npy", np.ones((3, 2), dtype=np.float32))
     line = one_line_error(run("score", str(tmp_path / "n.parquet"), str(tmp_path / "b.npy")))
     assert "row 1" in line and "null vector" in line
@@ -244,8 +267,19 @@ def test_join_on_id_with_npy_weights_of_many_chunks(tmp_path: Path) -> None:
     pq.write_table(pa.table({"id": np.arange(n), "emb": fsl(p)}), tmp_path / "p.parquet")
     pq.write_table(pa.table({"id": order, "emb": fsl(t[order])}), tmp_path / "t.parquet")
     np.save(tmp_path / "w.npy", w)  # a weights file follows PRED's rows
-    res = run("score", str(tmp_path / "p.parquet"), str(tmp_path / "t.parquet"), "--id-col", "id",
-              "--join-on-id", "--weights", str(tmp_path / "w.npy"), "--reduction", "sum", "--json")
+    res = run(
+        "score",
+        str(tmp_path / "p.parquet"),
+        str(tmp_path / "t.parquet"),
+        "--id-col",
+        "id",
+        "--join-on-id",
+        "--weights",
+        str(tmp_path / "w.npy"),
+        "--reduction",
+        "sum",
+        "--json",
+    )
     assert res.exit_code == 0, res.stderr
     want = score(p, t, weights=w, reduction="sum").loss
     assert json.loads(res.stdout)["loss"] == pytest.approx(want, rel=1e-12)
@@ -285,12 +319,24 @@ def test_label_is_optional_only_with_both_columns(tmp_path: Path) -> None:
 
 def test_columns_glob_and_csv_ids_against_parquet_ids(tmp_path: Path) -> None:
     p, t = dataset("float64")
-    pq.write_table(pa.table({"id": np.arange(len(p)), **{f"emb_{j}": p[:, j] for j in range(p.shape[1])}}),
-                   tmp_path / "wide.parquet")
+    pq.write_table(
+        pa.table({"id": np.arange(len(p)), **{f"emb_{j}": p[:, j] for j in range(p.shape[1])}}),
+        tmp_path / "wide.parquet",
+    )
     lines = ["id,vec"] + [f'{i},"{" ".join(repr(float(x)) for x in row)}"' for i, row in enumerate(t)]
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
-    got = run("score", str(tmp_path / "wide.parquet"), str(tmp_path / "t.csv"), "--columns", "emb_*",
-              "--label-col", "vec", "--id-col", "id", "--json")
+    got = run(
+        "score",
+        str(tmp_path / "wide.parquet"),
+        str(tmp_path / "t.csv"),
+        "--columns",
+        "emb_*",
+        "--label-col",
+        "vec",
+        "--id-col",
+        "id",
+        "--json",
+    )
     assert got.exit_code == 0, got.stderr
     assert json.loads(got.stdout)["loss"] == score(p, t).loss
 
@@ -342,8 +388,12 @@ def test_a_real_pipe_delivers_big_messages_in_pieces(tmp_path: Path, fmt: str) -
         import pyarrow.csv as pacsv
 
         pacsv.write_csv(pa.table({f"d{j}": m[:, j] for j in range(m.shape[1])}), src)
-    done = subprocess.run([sys.executable, "-m", "cosine_cli", "score", "-", str(tmp_path / "b.npy"), "--json"],
-                          input=src.read_bytes(), capture_output=True, timeout=120)  # through a pipe
+    done = subprocess.run(
+        [sys.executable, "-m", "cosine_cli", "score", "-", str(tmp_path / "b.npy"), "--json"],
+        input=src.read_bytes(),
+        capture_output=True,
+        timeout=120,
+    )  # through a pipe
     assert done.returncode == 0, done.stderr.decode()
     out = json.loads(done.stdout)
     assert out["rows"] == 4000 and out["loss"] == pytest.approx(-1.0, abs=1e-6)
@@ -351,8 +401,9 @@ def test_a_real_pipe_delivers_big_messages_in_pieces(tmp_path: Path, fmt: str) -
 
 @pytest.mark.parametrize("args", [["-", "-"], ["-", "LABEL", "--weights", "-"], ["PRED", "-", "--weights", "-"]])
 def test_standard_input_serves_one_input_only(sample: Path, args: list[str]) -> None:
-    real = [str(sample / "preds.npy") if a == "PRED" else str(sample / "labels.npy") if a == "LABEL" else a
-            for a in args]
+    real = [
+        str(sample / "preds.npy") if a == "PRED" else str(sample / "labels.npy") if a == "LABEL" else a for a in args
+    ]
     result = run("score", *real, stdin=(sample / "preds.npy").read_bytes())
     assert result.exit_code == 2 and "standard input" in result.stderr
 
@@ -368,17 +419,44 @@ def test_a_failed_run_leaves_no_file_that_reads_as_whole_on_stdout(tmp_path: Pat
     bad[2500, 0] = np.nan
     np.save(tmp_path / "p.npy", m)
     np.save(tmp_path / "t.npy", bad)
-    result = CliRunner().invoke(cli, ["score", str(tmp_path / "p.npy"), str(tmp_path / "t.npy"), "-o", "-",
-                                      "--output-format", fmt, "--chunk-size", "100"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(tmp_path / "p.npy"),
+            str(tmp_path / "t.npy"),
+            "-o",
+            "-",
+            "--output-format",
+            fmt,
+            "--chunk-size",
+            "100",
+        ],
+    )
     assert result.exit_code == 3 and "row 2500" in result.stderr
     with pytest.raises((pa.ArrowInvalid, OSError)):
         if fmt == "parquet":
             pq.read_table(io.BytesIO(result.stdout_bytes))
         else:
             pa.ipc.open_file(io.BytesIO(result.stdout_bytes)).read_all()
-    ok = CliRunner().invoke(cli, ["score", str(tmp_path / "p.npy"), str(tmp_path / "p.npy"), "-o", "-",
-                                  "--output-format", fmt, "--chunk-size", "100"])
+    ok = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(tmp_path / "p.npy"),
+            str(tmp_path / "p.npy"),
+            "-o",
+            "-",
+            "--output-format",
+            fmt,
+            "--chunk-size",
+            "100",
+        ],
+    )
     assert ok.exit_code == 0
-    table = (pq.read_table(io.BytesIO(ok.stdout_bytes)) if fmt == "parquet"
-             else pa.ipc.open_file(io.BytesIO(ok.stdout_bytes)).read_all())
+    table = (
+        pq.read_table(io.BytesIO(ok.stdout_bytes))
+        if fmt == "parquet"
+        else pa.ipc.open_file(io.BytesIO(ok.stdout_bytes)).read_all()
+    )
     assert table.num_rows == 3000

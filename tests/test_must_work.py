@@ -67,10 +67,12 @@ def test_file_larger_than_the_memory_it_may_use(tmp_path: Path) -> None:
     # The child reports its own high-water mark (VmHWM): ru_maxrss from wait4
     # would also count this pytest process, whose memory the child briefly
     # shares between vfork and exec.
-    code = ("import sys; from cosine_cli.cli import main; sys.argv = ['cosloss', 'score', "
-            f"{str(path)!r}, {str(path)!r}, '--json']\n"
-            "try:\n    main()\nfinally:\n"
-            "    sys.stderr.write(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')))")
+    code = (
+        "import sys; from cosine_cli.cli import main; sys.argv = ['cosloss', 'score', "
+        f"{str(path)!r}, {str(path)!r}, '--json']\n"
+        "try:\n    main()\nfinally:\n"
+        "    sys.stderr.write(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')))"
+    )
     out = tmp_path / "out.json"
     with open(out, "w") as stdout:
         proc = subprocess.run([sys.executable, "-c", code], stdout=stdout, stderr=subprocess.PIPE, text=True)

@@ -114,8 +114,7 @@ def test_a_failed_run_leaves_no_file(in_repo: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_extension_and_conflicts_are_usage_errors(in_repo: Path, tmp_path: Path) -> None:
-    for args in (["-o", str(tmp_path / "x.txt")], ["--output-format", "csv"],
-                 ["-o", "-", "--reduction", "none"]):
+    for args in (["-o", str(tmp_path / "x.txt")], ["--output-format", "csv"], ["-o", "-", "--reduction", "none"]):
         r = CliRunner().invoke(cli, ["score", PRED, LABEL, *args])
         assert r.exit_code == 2, (args, r.stderr)
     assert os.listdir(tmp_path) == []

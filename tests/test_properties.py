@@ -66,12 +66,14 @@ def test_chunking_and_streaming_change_nothing(pair: tuple[np.ndarray, np.ndarra
     a, b = pair
     n = len(a)
     w = data.draw(arrays(np.float64, (n,), elements=st.floats(0, 5, allow_nan=False)))
-    reduction = data.draw(st.sampled_from(["sum_over_batch_size", "sum", "mean_with_sample_weight",
-                                           "sum_by_nonzero_weights"]))
+    reduction = data.draw(
+        st.sampled_from(["sum_over_batch_size", "sum", "mean_with_sample_weight", "sum_by_nonzero_weights"])
+    )
     whole = score(a, b, weights=w, reduction=reduction)
     chunk = data.draw(st.integers(1, n))
     assert score(a, b, weights=w, reduction=reduction, chunk_size=chunk).loss == pytest.approx(
-        whole.loss, rel=1e-12, abs=1e-14)
+        whole.loss, rel=1e-12, abs=1e-14
+    )
     cuts = sorted(set(data.draw(st.lists(st.integers(0, n), max_size=6)) + [0, n]))
     parts = [(a[i:j], b[i:j], w[i:j]) for i, j in zip(cuts, cuts[1:], strict=False)]
     streamed = score_chunks(parts, reduction=reduction)
@@ -88,7 +90,8 @@ def test_no_weights_equals_unit_weights(pair: tuple[np.ndarray, np.ndarray]) -> 
     a, b = pair
     for reduction in ["sum_over_batch_size", "sum", *WEIGHT_NORMALISED]:
         assert score(a, b, reduction=reduction).loss == pytest.approx(
-            score(a, b, weights=np.ones(len(a)), reduction=reduction).loss, rel=1e-12, abs=1e-15)
+            score(a, b, weights=np.ones(len(a)), reduction=reduction).loss, rel=1e-12, abs=1e-15
+        )
 
 
 @SETTINGS
@@ -98,8 +101,11 @@ def test_integer_weights_equal_repeated_rows(pair: tuple[np.ndarray, np.ndarray]
     reps = data.draw(arrays(np.int64, (len(a),), elements=st.integers(1, 4)))
     for reduction in ("sum", "mean_with_sample_weight"):
         weighted = score(a, b, weights=reps.astype(float), reduction=reduction).loss
-        repeated = score(np.repeat(a, reps, axis=0), np.repeat(b, reps, axis=0),
-                         reduction="sum" if reduction == "sum" else "sum_over_batch_size").loss
+        repeated = score(
+            np.repeat(a, reps, axis=0),
+            np.repeat(b, reps, axis=0),
+            reduction="sum" if reduction == "sum" else "sum_over_batch_size",
+        ).loss
         assert weighted == pytest.approx(repeated, rel=1e-12, abs=1e-13)
 
 
@@ -114,7 +120,8 @@ def test_zero_weights_equal_removed_rows(pair: tuple[np.ndarray, np.ndarray], da
     w_zeroed = np.where(keep, w, 0.0)
     for reduction in ("sum", *WEIGHT_NORMALISED):
         assert score(a, b, weights=w_zeroed, reduction=reduction).loss == pytest.approx(
-            score(a[keep], b[keep], weights=w[keep], reduction=reduction).loss, rel=1e-12, abs=1e-14)
+            score(a[keep], b[keep], weights=w[keep], reduction=reduction).loss, rel=1e-12, abs=1e-14
+        )
 
 
 @SETTINGS
@@ -123,7 +130,8 @@ def test_scaling_weights_changes_nothing_when_normalised(pair: tuple[np.ndarray,
     a, b = pair
     w = np.linspace(0.5, 2.0, len(a))
     assert score(a, b, weights=w * k, reduction="mean_with_sample_weight").loss == pytest.approx(
-        score(a, b, weights=w, reduction="mean_with_sample_weight").loss, rel=1e-12, abs=1e-15)
+        score(a, b, weights=w, reduction="mean_with_sample_weight").loss, rel=1e-12, abs=1e-15
+    )
 
 
 @SETTINGS

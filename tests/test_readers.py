@@ -15,10 +15,29 @@ from cosine_cli.readers.arrow_convert import to_matrix
 
 from .containers import containers_fixture  # noqa: F401 - provides the "containers" fixture
 
-CONTAINERS_F32 = ["npy", "npz", "parquet_fsl", "parquet_list", "parquet_large_list", "parquet_wide",
-                  "parquet_dir", "parquet_glob", "arrow_file", "arrow_stream"]
-CONTAINERS_F64 = CONTAINERS_F32 + ["csv_wide", "tsv_wide", "csv_semicolon", "csv_text", "csv_numpy_repr",
-                                   "csv_gzip", "csv_text_bz2", "csv_no_header", "parquet_json_strings"]
+CONTAINERS_F32 = [
+    "npy",
+    "npz",
+    "parquet_fsl",
+    "parquet_list",
+    "parquet_large_list",
+    "parquet_wide",
+    "parquet_dir",
+    "parquet_glob",
+    "arrow_file",
+    "arrow_stream",
+]
+CONTAINERS_F64 = CONTAINERS_F32 + [
+    "csv_wide",
+    "tsv_wide",
+    "csv_semicolon",
+    "csv_text",
+    "csv_numpy_repr",
+    "csv_gzip",
+    "csv_text_bz2",
+    "csv_no_header",
+    "parquet_json_strings",
+]
 
 
 def per_vector(args: list[str], stdin: bytes | None = None) -> str:
@@ -35,7 +54,8 @@ def reference(d: Path) -> str:
 
 @pytest.mark.parametrize(
     ("dtype", "name"),
-    [("float32", n) for n in CONTAINERS_F32] + [("float64", n) for n in CONTAINERS_F64]
+    [("float32", n) for n in CONTAINERS_F32]
+    + [("float64", n) for n in CONTAINERS_F64]
     + [("float16", n) for n in ("parquet_fsl", "parquet_list", "arrow_file", "npz")],
 )
 def test_every_container_gives_the_same_values(containers, dtype: str, name: str) -> None:
@@ -58,8 +78,9 @@ def test_stdin(containers, name: str) -> None:
     data = Path(path).read_bytes()
     assert per_vector([str(d / "pred.npy"), "-", *extra], stdin=data) == reference(d)
     # and on the PRED side, with the format given
-    assert per_vector(["-", str(d / "label.npy"), "--pred-format", "npy"],
-                      stdin=(d / "pred.npy").read_bytes()) == reference(d)
+    assert per_vector(
+        ["-", str(d / "label.npy"), "--pred-format", "npy"], stdin=(d / "pred.npy").read_bytes()
+    ) == reference(d)
 
 
 def test_chunk_size_does_not_change_values(containers) -> None:
@@ -93,10 +114,13 @@ def test_ragged_list_names_row_and_both_lengths() -> None:
         to_matrix([arr], source="x", column="v", offset=10)
 
 
-@pytest.mark.parametrize("arr", [
-    pa.array([[1.0, 2.0], None, [3.0, 4.0]], pa.list_(pa.float32())),
-    pa.array([[1.0, 2.0], None, [3.0, 4.0]], pa.list_(pa.float32(), 2)),
-])
+@pytest.mark.parametrize(
+    "arr",
+    [
+        pa.array([[1.0, 2.0], None, [3.0, 4.0]], pa.list_(pa.float32())),
+        pa.array([[1.0, 2.0], None, [3.0, 4.0]], pa.list_(pa.float32(), 2)),
+    ],
+)
 def test_null_vector_is_an_error_or_nan_under_skip(arr: pa.Array) -> None:
     with pytest.raises(InputError, match=r"row 1: column 'v': null vector"):
         to_matrix([arr], source="x", column="v")

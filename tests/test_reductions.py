@@ -117,8 +117,9 @@ def _random_pair(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.
     return a, b, rng.uniform(0, 2, n)
 
 
-@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight",
-                                       "sum_by_nonzero_weights"])
+@pytest.mark.parametrize(
+    "reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight", "sum_by_nonzero_weights"]
+)
 def test_chunk_size_does_not_change_the_result(reduction: str) -> None:
     a, b, w = _random_pair(1000, 16, 1)
     results = [score(a, b, weights=w, reduction=reduction, chunk_size=c) for c in (1, 7, None)]
@@ -145,8 +146,7 @@ def test_ragged_chunks_and_merge_equal_one_pass() -> None:
         assert getattr(merged, attr) == getattr(whole.stats, attr)
     assert merged.sum_weighted_loss.value == pytest.approx(whole.stats.sum_weighted_loss.value, rel=1e-12)
     assert merged.cos_mean == pytest.approx(whole.stats.cos_mean, rel=1e-12)
-    assert merged.cos_std == pytest.approx(np.std(score(a, b, reduction="none").losses),
-                                           rel=1e-9)
+    assert merged.cos_std == pytest.approx(np.std(score(a, b, reduction="none").losses), rel=1e-9)
     assert merged.cos_min == whole.stats.cos_min and merged.cos_max == whole.stats.cos_max
 
 

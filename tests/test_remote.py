@@ -48,8 +48,9 @@ def vectors(rows: int, dim: int, seed: int, dtype: Any = np.float32) -> np.ndarr
     return np.random.default_rng(seed).standard_normal((rows, dim)).astype(dtype)
 
 
-def put_parquet_parts(fs: pafs.FileSystem, base: str, array: np.ndarray, files: list[list[int]],
-                      fixed: bool = True) -> None:
+def put_parquet_parts(
+    fs: pafs.FileSystem, base: str, array: np.ndarray, files: list[list[int]], fixed: bool = True
+) -> None:
     """Write ``array`` as files of row groups with the given row counts (column "emb")."""
     start = 0
     dim = array.shape[1]
@@ -57,9 +58,12 @@ def put_parquet_parts(fs: pafs.FileSystem, base: str, array: np.ndarray, files: 
         fs.create_dir(base, recursive=True)
     for k, groups in enumerate(files):
         n = sum(groups)
-        flat = pa.array(array[start:start + n].reshape(-1))
-        col = pa.FixedSizeListArray.from_arrays(flat, dim) if fixed else pa.ListArray.from_arrays(
-            pa.array(np.arange(0, n * dim + 1, dim, dtype=np.int32)), flat)
+        flat = pa.array(array[start : start + n].reshape(-1))
+        col = (
+            pa.FixedSizeListArray.from_arrays(flat, dim)
+            if fixed
+            else pa.ListArray.from_arrays(pa.array(np.arange(0, n * dim + 1, dim, dtype=np.int32)), flat)
+        )
         table = pa.table({"id": np.arange(start, start + n), "emb": col})
         with fs.open_output_stream(f"{base}/part-{k:03d}.parquet") as out, pq.ParquetWriter(out, table.schema) as w:
             first = 0
@@ -72,10 +76,11 @@ def put_parquet_parts(fs: pafs.FileSystem, base: str, array: np.ndarray, files: 
 
 # -- options and paths -------------------------------------------------------------------------------
 
+
 def test_storage_options_are_typed() -> None:
-    assert parse_storage_options(["region=eu-west-1", "anonymous=true", "connect-timeout=2.5",
-                                  "endpoint_override=localhost:9000"]) == {
-        "region": "eu-west-1", "anonymous": True, "connect_timeout": 2.5, "endpoint_override": "localhost:9000"}
+    assert parse_storage_options(
+        ["region=eu-west-1", "anonymous=true", "connect-timeout=2.5", "endpoint_override=localhost:9000"]
+    ) == {"region": "eu-west-1", "anonymous": True, "connect_timeout": 2.5, "endpoint_override": "localhost:9000"}
     with pytest.raises(UsageProblem, match="KEY=VALUE"):
         parse_storage_options(["region"])
     with pytest.raises(UsageProblem, match="true or false"):
@@ -83,11 +88,21 @@ def test_storage_options_are_typed() -> None:
 
 
 def test_s3_options_from_the_aws_variables() -> None:
-    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_DEFAULT_REGION": "eu-west-3",
-           "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_NO_SIGN_REQUEST": "YES"}
-    assert s3_options_from_env(env) == {"endpoint_override": "127.0.0.1:9000", "scheme": "http",
-                                        "region": "eu-west-3", "access_key": "k", "secret_key": "s",
-                                        "anonymous": True}
+    env = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_DEFAULT_REGION": "eu-west-3",
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_NO_SIGN_REQUEST": "YES",
+    }
+    assert s3_options_from_env(env) == {
+        "endpoint_override": "127.0.0.1:9000",
+        "scheme": "http",
+        "region": "eu-west-3",
+        "access_key": "k",
+        "secret_key": "s",
+        "anonymous": True,
+    }
     env["AWS_ENDPOINT_URL_S3"] = "https://s3.example:443"
     env["AWS_REGION"] = "ap-south-1"
     got = s3_options_from_env(env)
@@ -104,12 +119,18 @@ def test_resolve_local_paths_and_file_uris(tmp_path: Path) -> None:
 
 
 def test_local_dataset_listing_order_and_filters(tmp_path: Path) -> None:
-    for name in ("b/part-1.parquet", "a/part-2.parquet", "a/part-10.parquet", "_tmp/x.parquet", "_SUCCESS",
-                 "notes.txt"):
+    for name in (
+        "b/part-1.parquet",
+        "a/part-2.parquet",
+        "a/part-10.parquet",
+        "_tmp/x.parquet",
+        "_SUCCESS",
+        "notes.txt",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     _, files = list_dataset(str(tmp_path))
-    assert [f[len(str(tmp_path)) + 1:] for f in files] == ["a/part-10.parquet", "a/part-2.parquet", "b/part-1.parquet"]
+    assert [f[len(str(tmp_path)) + 1 :] for f in files] == ["a/part-10.parquet", "a/part-2.parquet", "b/part-1.parquet"]
     _, files = list_dataset(str(tmp_path / "a" / "part-1*.parquet"))
     assert [Path(f).name for f in files] == ["part-10.parquet"]
     with pytest.raises(InputError, match="matches no file"):
@@ -140,6 +161,7 @@ def test_atomic_output_local(tmp_path: Path) -> None:
 
 # -- a real S3 server ----------------------------------------------------------------------------------
 
+
 def test_npy_pair_in_s3_scores_as_local(s3_server: dict[str, Any], tmp_path: Path) -> None:
     bucket = new_bucket(s3_server)
     fs = s3fs(s3_server)
@@ -169,9 +191,20 @@ def test_cli_reads_s3_from_environment_and_storage_options(
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["loss"] == -0.5
     # an explicit option wins over the environment: a wrong port fails as a data error, one line
-    result = runner.invoke(cli, ["score", f"s3://{bucket}/p.npy", f"s3://{bucket}/l.npy",
-                                 "--storage-option", "endpoint_override=127.0.0.1:1",
-                                 "--storage-option", "connect_timeout=0.5", "--storage-option", "request_timeout=0.5"])
+    result = runner.invoke(
+        cli,
+        [
+            "score",
+            f"s3://{bucket}/p.npy",
+            f"s3://{bucket}/l.npy",
+            "--storage-option",
+            "endpoint_override=127.0.0.1:1",
+            "--storage-option",
+            "connect_timeout=0.5",
+            "--storage-option",
+            "request_timeout=0.5",
+        ],
+    )
     assert result.exit_code == 3 and result.stdout == "" and result.stderr.count("\n") == 1
     result = runner.invoke(cli, ["score", f"s3://{bucket}/missing.npy", f"s3://{bucket}/l.npy"])
     assert result.exit_code == 3 and "missing.npy" in result.stderr

@@ -32,9 +32,21 @@ def test_interrupt_leaves_nothing_behind(big_pair: tuple[Path, Path], tmp_path: 
     # --chunk-size 1 over 300 000 rows takes many seconds: the run is surely still going when the
     # temporary file has appeared and the signal arrives.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cosine_cli", "score", str(big_pair[0]), str(big_pair[1]),
-         "--chunk-size", "1", "-o", str(out_dir / "out.parquet")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "cosine_cli",
+            "score",
+            str(big_pair[0]),
+            str(big_pair[1]),
+            "--chunk-size",
+            "1",
+            "-o",
+            str(out_dir / "out.parquet"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         deadline = time.monotonic() + 30

@@ -30,7 +30,7 @@ def test_quantiles_match_numpy_on_a_million_values(kind: str) -> None:
     cos = _samples(kind)
     acc = Accumulator()
     for start in range(0, cos.size, 100_000):
-        acc.update(_chunk(start, cos[start:start + 100_000]))
+        acc.update(_chunk(start, cos[start : start + 100_000]))
     got = acc.cos_quantiles()
     want = np.quantile(cos, list(QUANTILES.values()))
     for (name, value), exact in zip(got.items(), want, strict=True):
@@ -88,8 +88,10 @@ def test_worst_in_the_summary_with_ids_and_skipped() -> None:
     w = WorstK(2)
     cos = np.array([0.5, -1.0, np.nan, 0.1])
     w.update(10, cos, -cos, keep=np.array([True, False, True, True]), ids=["a", "b", "c", "d"])
-    assert w.to_list() == [{"row": 13, "id": "d", "cos": 0.1, "loss": -0.1},
-                           {"row": 10, "id": "a", "cos": 0.5, "loss": -0.5}]
+    assert w.to_list() == [
+        {"row": 13, "id": "d", "cos": 0.1, "loss": -0.1},
+        {"row": 10, "id": "a", "cos": 0.5, "loss": -0.5},
+    ]
 
 
 def test_score_reports_quantiles_and_worst() -> None:

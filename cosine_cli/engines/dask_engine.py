@@ -58,12 +58,14 @@ def _score_range(task: Task) -> tuple[int, Accumulator]:
     weights = task.weights.open() if isinstance(task.weights, RangeSpec) else task.weights
     parts: list[ScoredChunk] = []
     try:
-        result = score_sources(pred, label, options=task.options, weights=weights,
-                               sinks=[parts.append] if task.output else ())
+        result = score_sources(
+            pred, label, options=task.options, weights=weights, sinks=[parts.append] if task.output else ()
+        )
     except InputError as exc:
         if isinstance(exc.row, int) or (isinstance(exc.row, str) and exc.row.isdigit()):
-            raise InputError(exc.detail, source=exc.source, row=int(exc.row) + task.vector_offset,
-                             column=exc.column) from None
+            raise InputError(
+                exc.detail, source=exc.source, row=int(exc.row) + task.vector_offset, column=exc.column
+            ) from None
         raise
     finally:
         for src in (pred, label, weights):
@@ -112,8 +114,12 @@ def _client(scheduler: Any, workers: int | None) -> Iterator[Any]:
             yield client
         return
     n = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -151,8 +157,11 @@ def score_dask(
         raise UsageProblem("with --engine dask the vectors must lie along the last axes, not axis 0")
     for side in (t, *([w] if isinstance(w, Side) else [])):
         if side.shape[0] != p.shape[0]:
-            raise InputError(f"has {side.shape[0]} rows but {p.name} has {p.shape[0]}; "
-                             "inputs are paired row by row and must have the same number of rows", source=side.name)
+            raise InputError(
+                f"has {side.shape[0]} rows but {p.name} has {p.shape[0]}; "
+                "inputs are paired row by row and must have the same number of rows",
+                source=side.name,
+            )
     rows = p.shape[0]
     row_bytes = max(1, int(np.prod(p.shape[1:], dtype=np.int64)) * p.dtype.itemsize)
     target = rows_per_task or max(1, TASK_BYTES // row_bytes)
@@ -164,8 +173,16 @@ def score_dask(
         out_fs.create_dir(out_path, recursive=True)
         output = (out_fs, out_path)
     tasks = [
-        Task(i, s, s * layout.per_row, p.range(s, e), t.range(s, e),
-             w.range(s, e) if isinstance(w, Side) else w, options, output)
+        Task(
+            i,
+            s,
+            s * layout.per_row,
+            p.range(s, e),
+            t.range(s, e),
+            w.range(s, e) if isinstance(w, Side) else w,
+            options,
+            output,
+        )
         for i, (s, e) in enumerate(ranges)
     ]
     with _client(scheduler, workers) as client:
@@ -176,14 +193,25 @@ def score_dask(
     for i in range(len(tasks)):  # task order: the same merge whatever finished first
         acc.merge(results[i])
     scalar = w if isinstance(w, float) else None
-    inputs = {"pred": _info(p), "label": _info(t),
-              "weights": {"value": scalar} if scalar is not None else (_info(w) if isinstance(w, Side) else None)}
+    inputs = {
+        "pred": _info(p),
+        "label": _info(t),
+        "weights": {"value": scalar} if scalar is not None else (_info(w) if isinstance(w, Side) else None),
+    }
     return ScoreResult(
         loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
-        options=options, stats=acc, inputs=inputs,
+        options=options,
+        stats=acc,
+        inputs=inputs,
         loss_shape=tuple(int(d) for d in layout.loss_shape),  # type: ignore[arg-type]
-        extra={"engine": {"name": "dask", "tasks": len(tasks), "scheduler": address,
-                          **({"output": output_dir} if output_dir else {})}},
+        extra={
+            "engine": {
+                "name": "dask",
+                "tasks": len(tasks),
+                "scheduler": address,
+                **({"output": output_dir} if output_dir else {}),
+            }
+        },
     )
 
 
@@ -194,5 +222,9 @@ def _merge_bounds(a: list[int] | None, b: list[int] | None) -> list[int] | None:
 
 
 def _info(side: Side) -> dict[str, Any]:
-    return {"path": side.name, "shape": list(side.shape), "dtype": str(side.dtype),
-            **({"format": side.kind} if side.kind != "npy" else {})}
+    return {
+        "path": side.name,
+        "shape": list(side.shape),
+        "dtype": str(side.dtype),
+        **({"format": side.kind} if side.kind != "npy" else {}),
+    }

@@ -37,8 +37,6 @@ def _vector_type(t: pa.DataType) -> pa.DataType | None:
     return None
 
 
-
-
 @dataclass(frozen=True)
 class Piece:
     """Rows [lo, hi) of one row group of one Parquet file."""
@@ -65,8 +63,9 @@ class RangeSpec:
 
     def open(self) -> Any:
         if self.kind == "npy":
-            return NpyRowRange(remote.open_input(self.fs, self.path, self.name), self.name, self.start,
-                               self.start + self.shape[0])
+            return NpyRowRange(
+                remote.open_input(self.fs, self.path, self.name), self.name, self.start, self.start + self.shape[0]
+            )
         return ParquetRangeSource(self)
 
 
@@ -94,15 +93,15 @@ class ParquetRangeSource:
                 pf = pq.ParquetFile(f)
                 for piece in pieces:
                     seen = 0  # rows of this row group decoded so far
-                    for batch in pf.iter_batches(batch_size=rows, row_groups=[piece.row_group],
-                                                 columns=[self.spec.column], use_threads=False):
+                    for batch in pf.iter_batches(
+                        batch_size=rows, row_groups=[piece.row_group], columns=[self.spec.column], use_threads=False
+                    ):
                         lo, hi = max(piece.lo - seen, 0), min(piece.hi - seen, batch.num_rows)
                         seen += batch.num_rows
                         if hi > lo:
                             part = batch.column(0).slice(lo, hi - lo)
                             # the readers' one Arrow -> NumPy converter (zero-copy where it can be)
-                            yield to_matrix([part], source=self.name, column=self.spec.column, offset=done,
-                                            dim=dim)
+                            yield to_matrix([part], source=self.name, column=self.spec.column, offset=done, dim=dim)
                             done += hi - lo
                         if seen >= piece.hi:
                             break
@@ -241,4 +240,3 @@ def plan_ranges(a: list[int] | None, b: list[int] | None, total: int, target: in
             ranges.append((start, cut))
             start = cut
     return ranges or [(0, 0)]
-

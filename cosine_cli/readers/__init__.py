@@ -39,9 +39,15 @@ TABLE_FORMATS: tuple[str, ...] = ("parquet", "csv", "tsv", "arrow", "arrows")
 EXTENSIONS: dict[str, str] = {
     ".npy": "npy",
     ".npz": "npz",
-    ".parquet": "parquet", ".pq": "parquet", ".parq": "parquet",
-    ".csv": "csv", ".txt": "csv", ".tsv": "tsv",
-    ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".parq": "parquet",
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
     ".arrows": "arrows",
 }
 
@@ -120,8 +126,7 @@ def detect_format(path: str, override: str | None = None) -> str:
     )
 
 
-def open_table(path: str, fmt: str, *, stream: Any = None, delimiter: str | None = None,
-               header: bool = True) -> Any:
+def open_table(path: str, fmt: str, *, stream: Any = None, delimiter: str | None = None, header: bool = True) -> Any:
     """A :class:`~.table.TableReader` for a table format (``stream``: a pipe, for stdin).
 
     Whatever a decoder raises on malformed bytes while opening (pyarrow's errors, a

@@ -109,7 +109,9 @@ def _variable(arr: pa.Array, valid: NDArray[np.bool_], ctx: _Context) -> NDArray
         raise InputError(
             f"vector of length {int(lengths[i])} but earlier vectors have length {d}; "
             "every vector must have the same dimension",
-            source=ctx.source, row=ctx.offset + i, column=ctx.column,
+            source=ctx.source,
+            row=ctx.offset + i,
+            column=ctx.column,
         )
     values = arr.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
     flat = _numbers(values)
@@ -130,8 +132,9 @@ def strings_to_floats(strings: pa.Array, ctx: _Context, what: str) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         bad = ~np.asarray(pc.fill_null(pc.match_substring_regex(trimmed, _FLOAT_TEXT), True))
         i = _first_null(bad)
-        raise InputError(f"{what} {trimmed[i].as_py()!r} is not a number",
-                         source=ctx.source, row=ctx.offset + i, column=ctx.column) from None
+        raise InputError(
+            f"{what} {trimmed[i].as_py()!r} is not a number", source=ctx.source, row=ctx.offset + i, column=ctx.column
+        ) from None
 
 
 def _text_vectors(arr: pa.Array, ctx: _Context) -> pa.Array:
@@ -146,8 +149,12 @@ def _text_vectors(arr: pa.Array, ctx: _Context) -> pa.Array:
         j = _first_null(bad)
         offsets = np.asarray(parts.offsets) - parts.offsets[0].as_py()
         i = int(np.searchsorted(offsets, j, side="right") - 1)
-        raise InputError(f"text {arr[i].as_py()!r} is not a vector of numbers",
-                         source=ctx.source, row=ctx.offset + i, column=ctx.column) from None
+        raise InputError(
+            f"text {arr[i].as_py()!r} is not a vector of numbers",
+            source=ctx.source,
+            row=ctx.offset + i,
+            column=ctx.column,
+        ) from None
 
 
 class _Context:
@@ -157,8 +164,9 @@ class _Context:
         self.source, self.column, self.offset, self.dim, self.skip_nulls = source, column, offset, dim, skip_nulls
 
 
-def _check_elements(m: NDArray[np.generic], row_null: NDArray[np.bool_], src: NDArray[np.bool_] | None,
-                    ctx: _Context) -> NDArray[np.generic]:
+def _check_elements(
+    m: NDArray[np.generic], row_null: NDArray[np.bool_], src: NDArray[np.bool_] | None, ctx: _Context
+) -> NDArray[np.generic]:
     """Null vectors and null elements: an error, or NaN rows under --nan-policy skip."""
     bad = row_null if src is None else (row_null | src)
     if not bad.any():
@@ -166,8 +174,12 @@ def _check_elements(m: NDArray[np.generic], row_null: NDArray[np.bool_], src: ND
     i = _first_null(bad)
     if not ctx.skip_nulls:
         what = "null vector" if row_null[i] else "null element in the vector"
-        raise InputError(f"{what} (use --nan-policy skip to leave such vectors out)",
-                         source=ctx.source, row=ctx.offset + i, column=ctx.column)
+        raise InputError(
+            f"{what} (use --nan-policy skip to leave such vectors out)",
+            source=ctx.source,
+            row=ctx.offset + i,
+            column=ctx.column,
+        )
     if not np.issubdtype(m.dtype, np.floating):
         m = m.astype(np.float64)
     elif not m.flags.writeable:
@@ -204,14 +216,18 @@ def to_matrix(
     if is_text(arr.type):
         arr = _text_vectors(arr, ctx)
     if not is_vector_type(arr.type):
-        raise InputError(f"has type {arr.type}; expected a list of numbers, text vectors or number columns",
-                         source=source, column=column)
+        raise InputError(
+            f"has type {arr.type}; expected a list of numbers, text vectors or number columns",
+            source=source,
+            column=column,
+        )
     row_null = _null_mask(arr)
     if pa.types.is_fixed_size_list(arr.type):
         m = _fixed_size(arr)
         if dim is not None and m.shape[1] != dim:
-            raise InputError(f"vectors of dimension {m.shape[1]}, earlier ones {dim}", source=source,
-                             row=offset, column=column)
+            raise InputError(
+                f"vectors of dimension {m.shape[1]}, earlier ones {dim}", source=source, row=offset, column=column
+            )
         child = _child_slice(arr)
         elem_null = None if child.null_count == 0 else np.asarray(child.is_null()).reshape(m.shape).any(axis=1)
         return _check_elements(m, row_null, elem_null, ctx)
@@ -226,7 +242,8 @@ def _dense_wide(columns: Sequence[pa.Array | pa.ChunkedArray]) -> NDArray[np.gen
     columns need the general path (text, mixed types, nulls: it also explains errors)."""
     t = columns[0].type
     if not pa.types.is_floating(t) or any(
-            isinstance(c, pa.ChunkedArray) or c.type != t or c.null_count for c in columns):
+        isinstance(c, pa.ChunkedArray) or c.type != t or c.null_count for c in columns
+    ):
         return None
     batch = pa.RecordBatch.from_arrays(list(columns), names=[str(j) for j in range(len(columns))])
     return np.asarray(batch.to_tensor(row_major=True))
@@ -255,8 +272,12 @@ def _wide(arrays: list[pa.Array], ctx: _Context, names: Sequence[str] | None) ->
         masks = np.stack([_null_mask(parts[j]) for j in null_cols], axis=1)
         i = _first_null(masks.any(axis=1))
         k = null_cols[int(np.argmax(masks[i]))]
-        raise InputError("empty or null cell (use --nan-policy skip to leave such vectors out)",
-                         source=ctx.source, row=ctx.offset + i, column=names[k] if names else ctx.column)
+        raise InputError(
+            "empty or null cell (use --nan-policy skip to leave such vectors out)",
+            source=ctx.source,
+            row=ctx.offset + i,
+            column=names[k] if names else ctx.column,
+        )
     dtype = np.result_type(*[vector_dtype(a.type) for a in parts])
     n = len(parts[0])
     m = np.empty((n, len(parts)), dtype=dtype)

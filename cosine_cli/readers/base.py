@@ -49,8 +49,7 @@ def check_numeric_dtype(dtype: np.dtype[np.generic], name: str) -> None:
 
     if dtype.hasobject:
         raise InputError(
-            "holds Python objects (dtype object); cosloss never unpickles data: save real numbers "
-            "(float16/32/64)",
+            "holds Python objects (dtype object); cosloss never unpickles data: save real numbers (float16/32/64)",
             source=name,
         )
     if dtype.names is not None or dtype.subdtype is not None:

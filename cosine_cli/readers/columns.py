@@ -16,11 +16,16 @@ __all__ = ["classify", "choose_vectors", "choose_scalar", "check_column", "ID_LI
 
 #: Columns never taken as dimensions of a wide table unless asked for by name or glob:
 #: ids, weights, and the unnamed index pandas writes.
-ID_LIKE = re.compile(r"^(|id|_id|ids|idx|index|key|row|row_id|uid|uuid|weight|weights|sample_weight|"
-                     r"unnamed: ?\d+|__index_level_\d+__)$", re.IGNORECASE)
+ID_LIKE = re.compile(
+    r"^(|id|_id|ids|idx|index|key|row|row_id|uid|uuid|weight|weights|sample_weight|"
+    r"unnamed: ?\d+|__index_level_\d+__)$",
+    re.IGNORECASE,
+)
 _NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|(?i:inf|infinity|nan))"
-_TEXT_VECTOR = re.compile(rf"^\s*\[\s*(?:{_NUMBER}(?:\s*,?\s*{_NUMBER})*)?\s*,?\s*\]\s*$|"
-                          rf"^\s*{_NUMBER}(?:[\s,]+{_NUMBER})+\s*$")
+_TEXT_VECTOR = re.compile(
+    rf"^\s*\[\s*(?:{_NUMBER}(?:\s*,?\s*{_NUMBER})*)?\s*,?\s*\]\s*$|"
+    rf"^\s*{_NUMBER}(?:[\s,]+{_NUMBER})+\s*$"
+)
 _SCALAR = re.compile(rf"^\s*{_NUMBER}\s*$")
 
 
@@ -62,8 +67,9 @@ def _describe(reader: TableReader, kinds: dict[str, str], names: list[str]) -> s
 
 def check_column(reader: TableReader, name: str, option: str) -> None:
     if name not in reader.schema.names:
-        raise UsageProblem(f"{reader.name} has no column {name!r} ({option}); its columns: "
-                           f"{', '.join(reader.schema.names) or 'none'}")
+        raise UsageProblem(
+            f"{reader.name} has no column {name!r} ({option}); its columns: {', '.join(reader.schema.names) or 'none'}"
+        )
 
 
 def choose_vectors(reader: TableReader, spec: str | None, *, exclude: set[str], option: str) -> list[str]:
@@ -74,8 +80,9 @@ def choose_vectors(reader: TableReader, spec: str | None, *, exclude: set[str], 
         if _is_glob(spec):
             matched = [n for n in names if fnmatch.fnmatchcase(n, spec) and n not in exclude]
             if not matched:
-                raise UsageProblem(f"no column of {reader.name} matches {spec!r} ({option}); its columns: "
-                                   f"{', '.join(names) or 'none'}")
+                raise UsageProblem(
+                    f"no column of {reader.name} matches {spec!r} ({option}); its columns: {', '.join(names) or 'none'}"
+                )
             return matched
         check_column(reader, spec, option)
         return [spec]
@@ -84,14 +91,17 @@ def choose_vectors(reader: TableReader, spec: str | None, *, exclude: set[str], 
     if len(vectors) == 1:
         return vectors
     if len(vectors) > 1:
-        raise UsageProblem(f"{reader.name} has {len(vectors)} vector columns: {', '.join(vectors)}; "
-                           f"choose one with {option}")
+        raise UsageProblem(
+            f"{reader.name} has {len(vectors)} vector columns: {', '.join(vectors)}; choose one with {option}"
+        )
     numbers = [n for n in names if kinds[n] == "number" and n not in exclude and not ID_LIKE.match(n)]
     if numbers:
         return numbers
     # Nothing to choose from is a property of the data (exit 3), not of the options.
-    raise InputError(f"has no vector column (a list of numbers, or number columns); its columns: "
-                     f"{_describe(reader, kinds, names)}", source=reader.name)
+    raise InputError(
+        f"has no vector column (a list of numbers, or number columns); its columns: {_describe(reader, kinds, names)}",
+        source=reader.name,
+    )
 
 
 def choose_scalar(reader: TableReader, spec: str | None, *, exclude: set[str], option: str) -> str:
@@ -102,7 +112,8 @@ def choose_scalar(reader: TableReader, spec: str | None, *, exclude: set[str], o
     kinds = classify(reader)
     numbers = [n for n in reader.schema.names if kinds[n] == "number" and n not in exclude]
     if len(numbers) != 1:
-        raise UsageProblem(f"{reader.name} has {len(numbers)} number columns "
-                           f"({', '.join(numbers) or 'none'}); choose one with {option}")
+        raise UsageProblem(
+            f"{reader.name} has {len(numbers)} number columns "
+            f"({', '.join(numbers) or 'none'}); choose one with {option}"
+        )
     return numbers[0]
-

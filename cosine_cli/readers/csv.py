@@ -62,8 +62,9 @@ class CsvReader(TableReader):
 
     format_name = "csv"
 
-    def __init__(self, path: str, *, stream: BinaryIO | None = None, delimiter: str | None = None,
-                 header: bool = True) -> None:
+    def __init__(
+        self, path: str, *, stream: BinaryIO | None = None, delimiter: str | None = None, header: bool = True
+    ) -> None:
         name = path
         self._path = path if stream is None else None
         suffixes = [s.lower() for s in Path(path).suffixes] if stream is None else []
@@ -146,12 +147,17 @@ class CsvReader(TableReader):
         try:
             return pacsv.open_csv(
                 source,
-                read_options=pacsv.ReadOptions(block_size=self._block, column_names=names,
-                                               skip_rows=1 if self.header else 0),
+                read_options=pacsv.ReadOptions(
+                    block_size=self._block, column_names=names, skip_rows=1 if self.header else 0
+                ),
                 parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
-                convert_options=pacsv.ConvertOptions(column_types=types, include_columns=columns,
-                                                     null_values=NULL_CELLS, strings_can_be_null=True,
-                                                     quoted_strings_can_be_null=False),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types,
+                    include_columns=columns,
+                    null_values=NULL_CELLS,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
             )
         except StopIteration:  # header only: no block to read
             return None

@@ -166,7 +166,10 @@ class NpySource:
         array: NDArray[np.generic] | None = None
         try:
             array = np.ndarray(
-                self._shape, dtype=self.file_dtype, buffer=mapping, offset=self._offset,
+                self._shape,
+                dtype=self.file_dtype,
+                buffer=mapping,
+                offset=self._offset,
                 order="F" if self.fortran_order else "C",
             )
             n = self._shape[axis]

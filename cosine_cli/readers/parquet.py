@@ -47,8 +47,7 @@ def parquet_paths(path: str) -> list[str]:
 
 def _open(path: str, name: str, source: Any = None) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(source if source is not None else path, pre_buffer=False,
-                              buffer_size=_READ_BUFFER)
+        return pq.ParquetFile(source if source is not None else path, pre_buffer=False, buffer_size=_READ_BUFFER)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"not a readable Parquet file ({exc})", source=name) from None
 
@@ -67,8 +66,9 @@ class ParquetReader(TableReader):
         for p in self.paths[1:]:
             f = _open(p, p)
             if not f.schema_arrow.equals(self.schema):
-                raise InputError(f"its schema differs from {self.paths[0]}'s; parts of one input must "
-                                 "share one schema", source=p)
+                raise InputError(
+                    f"its schema differs from {self.paths[0]}'s; parts of one input must share one schema", source=p
+                )
             self._files.append(f)
         self.num_rows = sum(f.metadata.num_rows for f in self._files)
         self.row_groups = sum(f.metadata.num_row_groups for f in self._files)

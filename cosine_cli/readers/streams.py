@@ -48,14 +48,14 @@ class Prefixed(io.RawIOBase):
             while n < len(view):
                 if len(self._head):
                     k = min(len(view) - n, len(self._head))
-                    view[n:n + k] = self._head[:k]
+                    view[n : n + k] = self._head[:k]
                     self._head = self._head[k:]
                 else:
                     data = read_some(self._rest, min(len(view) - n, _PIECE))
                     if not data:
                         break
                     k = len(data)
-                    view[n:n + k] = data
+                    view[n : n + k] = data
                 n += k
         self._pos += n
         return n

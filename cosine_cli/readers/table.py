@@ -103,8 +103,11 @@ class TableReader:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"cannot be read ({detail})", source=self.name) from None
         except MemoryError:  # a corrupt length field asks the reader for more than there is
-            raise InputError("cannot be read (a length in the data asks for more memory than this machine "
-                             "has; the file is probably corrupt)", source=self.name) from None
+            raise InputError(
+                "cannot be read (a length in the data asks for more memory than this machine "
+                "has; the file is probably corrupt)",
+                source=self.name,
+            ) from None
 
     def register(self, columns: list[str], *, as_numbers: bool = False) -> int:
         """A new consumer of ``columns``; returns its id for :meth:`next_batch`.
@@ -222,8 +225,7 @@ class VectorView(_View):
             if first is None or first.num_rows == 0:
                 raise InputError("holds no vectors", source=self.name, column=self.column)
             try:
-                m = to_matrix([first.column(self.columns[0])], source=self.name, column=self.column,
-                              skip_nulls=True)
+                m = to_matrix([first.column(self.columns[0])], source=self.name, column=self.column, skip_nulls=True)
             except InputError as exc:
                 raise self._relabel(exc) from None
             self._dim = int(m.shape[1])
@@ -235,12 +237,20 @@ class VectorView(_View):
 
     def chunks(self, rows: int, axis: int = 0) -> Iterator[NDArray[np.generic]]:
         if axis != 0:
-            raise InputError("a table column holds one vector a row: --axis must be -1 (or 1)",
-                             source=self.name, column=self.column)
+            raise InputError(
+                "a table column holds one vector a row: --axis must be -1 (or 1)", source=self.name, column=self.column
+            )
         dim = self.dim
         yield from self._located(
-            to_matrix(cols, source=self.name, column=self.column, offset=offset, dim=dim,
-                      skip_nulls=self.skip_nulls, names=self.columns)
+            to_matrix(
+                cols,
+                source=self.name,
+                column=self.column,
+                offset=offset,
+                dim=dim,
+                skip_nulls=self.skip_nulls,
+                names=self.columns,
+            )
             for offset, cols in self._batches()
         )
 
@@ -263,8 +273,9 @@ class ScalarView(_View):
     def _weights(self) -> Iterator[NDArray[np.generic]]:
         for offset, cols in self._batches():
             if is_vector_type(cols[0].type):
-                raise InputError(f"has type {cols[0].type}; expected one number a row",
-                                 source=self.name, column=self.column)
+                raise InputError(
+                    f"has type {cols[0].type}; expected one number a row", source=self.name, column=self.column
+                )
             # The converter's wide path: numbers or numeric text, nulls refused with their row.
             m = to_matrix(cols, source=self.name, column=self.column, offset=offset, names=self.columns)
             yield m.reshape(-1).astype(np.float64, copy=False)

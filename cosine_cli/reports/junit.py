@@ -14,8 +14,9 @@ def render_junit(d: dict[str, Any]) -> bytes:
     gates = d.get("gates", [])
     failures = sum(not g["passed"] for g in gates)
     suites = ET.Element("testsuites", name="cosloss", tests=str(len(gates)), failures=str(failures))
-    suite = ET.SubElement(suites, "testsuite", name="cosloss", tests=str(len(gates)),
-                          failures=str(failures), errors="0", skipped="0")
+    suite = ET.SubElement(
+        suites, "testsuite", name="cosloss", tests=str(len(gates)), failures=str(failures), errors="0", skipped="0"
+    )
     props = ET.SubElement(suite, "properties")
     for name in ("pred", "label"):
         ET.SubElement(props, "property", name=f"inputs.{name}", value=str(d["inputs"][name]["path"]))

@@ -24,23 +24,36 @@ def render_markdown(d: dict[str, Any]) -> str:
         failed = sum(v == "FAIL" for *_, v in gates)
         verdict = f"❌ {failed} of {len(gates)} gates failed" if failed else f"✅ all {len(gates)} gates passed"
         lines += [f"**{verdict}**", ""]
-    lines += ["| metric | value |", "|---|---|",
-              f"| loss ({d['loss_kind']}, {d['reduction']}, compat {d['compat']}) | {_num(d['loss'])} |",
-              f"| rows | {d['rows']} |", f"| skipped | {d['skipped']} |", f"| zero_vectors | {d['zero_vectors']} |"]
+    lines += [
+        "| metric | value |",
+        "|---|---|",
+        f"| loss ({d['loss_kind']}, {d['reduction']}, compat {d['compat']}) | {_num(d['loss'])} |",
+        f"| rows | {d['rows']} |",
+        f"| skipped | {d['skipped']} |",
+        f"| zero_vectors | {d['zero_vectors']} |",
+    ]
     lines += [f"| cos.{k} | {_num(cos.get(k))} |" for k in ("mean", "std", "min", "max", *QUANTILE_KEYS)]
     if d.get("weights"):
-        lines += [f"| weights.sum | {_num(d['weights']['sum'])} |",
-                  f"| weights.nonzero | {d['weights']['nonzero']} |"]
+        lines += [f"| weights.sum | {_num(d['weights']['sum'])} |", f"| weights.nonzero | {d['weights']['nonzero']} |"]
     if gates:
         lines += ["", "### Gates", "", "| gate | value | required | verdict |", "|---|---|---|---|"]
-        lines += [f"| `{expr}` | `{value}` | `{threshold}` | {'✅ pass' if verdict == 'pass' else '❌ FAIL'} |"
-                  for expr, value, threshold, verdict in gates]
+        lines += [
+            f"| `{expr}` | `{value}` | `{threshold}` | {'✅ pass' if verdict == 'pass' else '❌ FAIL'} |"
+            for expr, value, threshold, verdict in gates
+        ]
     base = d.get("baseline")
     if base:
-        lines += ["", "### Baseline", "", "| | loss |", "|---|---|",
-                  f"| baseline (`{base['path']}`) | {_num(base['loss'])} |",
-                  f"| this run | {_num(base['current'])} |", f"| delta | {_num(base['delta'])} |",
-                  f"| tolerance | `{base['tolerance']}` (allowed delta {_num(base['allowed'])}) |"]
+        lines += [
+            "",
+            "### Baseline",
+            "",
+            "| | loss |",
+            "|---|---|",
+            f"| baseline (`{base['path']}`) | {_num(base['loss'])} |",
+            f"| this run | {_num(base['current'])} |",
+            f"| delta | {_num(base['delta'])} |",
+            f"| tolerance | `{base['tolerance']}` (allowed delta {_num(base['allowed'])}) |",
+        ]
     hist = histogram_rows(d["histogram"], width=30)
     if hist:
         lw = max(len(label) for label, _, _ in hist)
