@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -20,35 +20,20 @@ from .errors import UsageProblem
 from .pipeline import ScoreOptions, ScoreResult, Sink, score_sources
 from .readers import ArraySource, Source, open_source
 from .readers.base import IterSource
+from .rules import check_score_options
 
 __all__ = ["score", "score_chunks"]
 
 PathOrArray = str | os.PathLike[str] | ArrayLike
 
 
-def _is_remote(x: Any) -> bool:
-    """A URI (s3://, gs://, hdfs://, file://): read through pyarrow's file systems."""
-    from .remote import is_uri
-
-    return isinstance(x, (str, os.PathLike)) and is_uri(os.fspath(x))
-
-
-def _open_remote(path: str, storage_options: dict[str, Any] | None) -> Source:
-    from .engines.ranges import open_side
-
-    side = open_side(path, storage_options)
-    return side.range(0, side.shape[0]).open()  # type: ignore[no-any-return]
-
-
 def _as_source(
     x: Any, stack: ExitStack, name: str, fmt: str | None = None, storage_options: dict[str, Any] | None = None
 ) -> Source:
-    if _is_remote(x) and fmt in (None, "npy", "parquet"):
-        src = _open_remote(os.fspath(x), storage_options)
-        stack.callback(src.close)
-        return src
+    """A Source for one side given on its own: a path or URI (through the readers), a Source, or
+    an array."""
     if isinstance(x, (str, os.PathLike)):
-        src = open_source(x, fmt)
+        src = open_source(x, fmt, storage_options=storage_options)
         stack.callback(src.close)
         return src
     if hasattr(x, "chunks") and hasattr(x, "shape") and hasattr(x, "name"):
@@ -78,6 +63,7 @@ def score(
     workers: int | None = None,
     rows_per_task: int | None = None,
     output_dir: str | None = None,
+    notify: Callable[[str], None] | None = None,
     **columns: Any,
 ) -> ScoreResult:
     """Score predictions against labels: arrays, paths or Sources.
@@ -104,6 +90,10 @@ def score(
     ranges; ``output_dir`` receives one Parquet part of per-vector results per
     task. Inputs are then paths or URIs, weights a number or an ``.npy`` path.
 
+    ``notify`` receives each note about what was inferred (a CSV without a header, the columns
+    taken from a wide table) and each warning (an input scored against itself, a Hive-partitioned
+    dataset paired by position); they are also listed in ``result.inputs["notes"]``.
+
     Raises
     ------
     cosine_cli.InputError
@@ -121,52 +111,47 @@ def score(
         worst=worst,
     )
     collect = (reduction == "none") if collect is None else collect
-    column_options = {k: v for k, v in columns.items() if not (k == "header" and v is True)}
+    is_path = isinstance(pred, (str, os.PathLike)) and (label is None or isinstance(label, (str, os.PathLike)))
+    file_weights = isinstance(weights, (str, os.PathLike))
+    scalar_weights = weights is None or isinstance(weights, (int, float))
+    check_score_options(
+        os.fspath(pred) if isinstance(pred, (str, os.PathLike)) else pred,
+        os.fspath(label) if isinstance(label, (str, os.PathLike)) else label,
+        weights=os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else None,
+        reduction=reduction,
+        engine=engine,
+        output_dir=output_dir,
+        columns=columns,
+    )
+    formats = {"pred_format": pred_format, "label_format": label_format}
     if engine == "dask":
         from .engines.dask_engine import score_dask
 
-        if not all(isinstance(x, (str, os.PathLike)) for x in (pred, label)):
-            raise UsageProblem("engine 'dask' reads files: pass paths or URIs, not arrays")
-        rest = {k: v for k, v in column_options.items() if k not in ("pred_col", "label_col") and v is not None}
-        if rest:
-            named = ", ".join("--" + k.replace("_", "-") for k in rest)
-            raise UsageProblem(f"{named}: not available with engine 'dask' yet (--pred-col and --label-col are)")
+        if not is_path or label is None or not (file_weights or scalar_weights):
+            raise UsageProblem("engine 'dask' reads files: pass paths or URIs (PRED and LABEL), not arrays")
         return score_dask(
-            os.fspath(pred),
-            os.fspath(label),
+            os.fspath(pred),  # type: ignore[arg-type]
+            os.fspath(label),  # type: ignore[arg-type]
             options=options,
-            weights=weights,  # type: ignore[arg-type]
+            weights=weights,
+            inputs=_input_options(columns, formats),
             scheduler=scheduler,
             workers=workers,
             storage_options=storage_options,
             rows_per_task=rows_per_task,
             output_dir=output_dir,
-            pred_column=columns.get("pred_col"),
-            label_column=columns.get("label_col"),
+            notify=notify,
         )
     if engine != "local":
         raise UsageProblem(f"unknown engine {engine!r}; expected local or dask")
-    remote = _is_remote(pred) or _is_remote(label) or _is_remote(weights)
-    if not remote and (
-        label is None
-        or columns
-        or (
-            isinstance(pred, (str, os.PathLike))
-            and isinstance(label, (str, os.PathLike))
-            and (weights is None or isinstance(weights, (int, float, str, os.PathLike)))
-        )
-    ):
+    if is_path and (file_weights or scalar_weights):
         return _score_paths(
-            pred,
-            label,
-            weights,
-            options,
-            sinks,
-            collect,
-            dict(columns, pred_format=pred_format, label_format=label_format),
+            pred, label, weights, options, sinks, collect, _input_options(columns, formats), storage_options, notify
         )
-    if remote and column_options:
-        raise UsageProblem("column options are not available for s3:// and other URIs yet")
+    if label is None:
+        raise UsageProblem("label=None (one file holding both sides) needs a path for pred")
+    if columns:
+        raise UsageProblem(f"column options ({', '.join(columns)}) need file paths for pred and label")
     with ExitStack() as stack:
         p = _as_source(pred, stack, "pred", pred_format, storage_options)
         t = _as_source(label, stack, "label", label_format, storage_options)
@@ -178,6 +163,15 @@ def score(
         return score_sources(p, t, options=options, weights=w, sinks=sinks, collect=collect)
 
 
+def _input_options(columns: dict[str, Any], formats: dict[str, str | None]) -> Any:
+    from .inputs import InputOptions
+
+    try:
+        return InputOptions(**columns, **{k: v for k, v in formats.items() if v is not None})
+    except TypeError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
 def _score_paths(
     pred: Any,
     label: Any,
@@ -185,18 +179,13 @@ def _score_paths(
     options: ScoreOptions,
     sinks: Iterable[Sink],
     collect: bool,
-    columns: dict[str, Any],
+    opts: Any,
+    storage_options: dict[str, Any] | None,
+    notify: Callable[[str], None] | None,
 ) -> ScoreResult:
-    """Files (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`."""
-    from .inputs import InputOptions, open_inputs
+    """Files or URIs (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`."""
+    from .inputs import open_inputs
 
-    for x, what in ((pred, "pred"), (label, "label")):
-        if x is not None and not isinstance(x, (str, os.PathLike)):
-            raise UsageProblem(f"column options need file paths; {what} is not one")
-    try:
-        opts = InputOptions(**columns)
-    except TypeError as exc:
-        raise UsageProblem(str(exc)) from None
     scalar = weights if isinstance(weights, (int, float)) else None
     wpath = None if weights is None or scalar is not None else os.fspath(weights)
     inputs = open_inputs(
@@ -205,15 +194,19 @@ def _score_paths(
         wpath,
         opts,
         skip_nulls=options.nan_policy == "skip",
+        storage_options=storage_options,
+        notify=notify,
     )
     try:
         w: Source | float | None = inputs.weights if inputs.weights is not None else scalar
-        return score_sources(
+        result = score_sources(
             inputs.pred, inputs.label, options=options, weights=w, sinks=sinks, collect=collect, ids=inputs.ids
         )
     finally:
         for c in inputs.closers:
             c.close()
+    result.inputs["notes"] = list(inputs.notes)
+    return result
 
 
 def _part(stream: Iterable[Sequence[ArrayLike]], i: int) -> Iterator[NDArray[Any]]:

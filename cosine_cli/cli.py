@@ -19,7 +19,7 @@ import click
 from . import __version__
 from .engine_options import engine_kwargs, engine_options
 from .errors import EXIT_INPUT, EXIT_SIGINT, EXIT_SIGTERM, CoslossError, UsageProblem
-from .options import input_kwargs, input_options
+from .options import FORMAT_CHOICES, input_kwargs, input_options
 from .output_options import output_options
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -67,7 +67,7 @@ def handled_errors() -> Iterator[None]:
     try:
         yield
     except UsageProblem as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(exc.for_cli()) from None
     except CoslossError as exc:
         raise DataError(str(exc)) from None
     except BrokenPipeError:
@@ -227,20 +227,19 @@ def score(
       duckdb -c "COPY (...) TO '/dev/stdout' (FORMAT parquet)" | cosloss score - ref.npy
       cosloss score s3://bucket/preds/ s3://bucket/labels/ --engine dask --scheduler tcp://sched:8786
     """
-    if weights_path is not None and weight_value is not None:
-        raise click.UsageError("use either --weights FILE or --weight VALUE, not both")
     columns = input_kwargs(options)  # takes the input options out; the rest are output options
-    if label is None and not (columns.get("pred_col") and columns.get("label_col")):
-        raise click.UsageError("give LABEL, or --pred-col and --label-col to read both from PRED")
     from .api import score as run_score
     from .output_options import OutputPlan
+    from .rules import check_score_options
 
     stdout = sys.stdout  # looked up at call time: CliRunner swaps it
     stderr = sys.stderr
     sinks: list[Any] = []
+    notes: list[str] = []
     if reduction == "none":
         sinks.append(_line_writer(stdout))
     with handled_errors():
+        check_score_options(pred, label, weights=weights_path, weight=weight_value, columns=columns)
         # Every result option is checked here, before any data is read.
         where = engine_kwargs(
             options.pop("engine"),
@@ -277,10 +276,13 @@ def score(
                 sinks=[*sinks, *output_sinks],
                 collect=False,
                 worst=plan.worst,
+                notify=notes.append,
                 **columns,
                 **where,
             )
             code = plan.finish(result, as_json=as_json, stdout=stdout, stderr=stderr)
+            # What was inferred, and warnings: after the run, so that an error stays one line.
+            _print_notes(notes, stderr)
     if code:
         raise click.exceptions.Exit(code)
 
@@ -290,14 +292,16 @@ def score(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows")),
+    type=click.Choice(FORMAT_CHOICES),
     metavar="FORMAT",
-    help="The format, when the name or first bytes do not say it.",
+    help=f"The format, when the name or first bytes do not say it: {', '.join(FORMAT_CHOICES)}.",
 )
 @click.option("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected).")
-@click.option("--no-header", is_flag=True, help="CSV without a header line.")
+@click.option(
+    "--header/--no-header", default=None, help="CSV: the first line is (or is not) a header (default: detected)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
-def inspect(path: str, fmt: str | None, delimiter: str | None, no_header: bool, as_json: bool) -> None:
+def inspect(path: str, fmt: str | None, delimiter: str | None, header: bool | None, as_json: bool) -> None:
     """Describe FILE: format, rows, vector columns (dimension, dtype), other columns, row groups.
 
     \b
@@ -307,10 +311,16 @@ def inspect(path: str, fmt: str | None, delimiter: str | None, no_header: bool, 
     """
     from .inspect import describe, write_description
 
+    notes: list[str] = []
     with handled_errors():
         info = describe(
-            path, fmt, delimiter={"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter), header=not no_header
+            path,
+            fmt,
+            delimiter={"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter),
+            header=header,
+            notify=notes.append,
         )
+        _print_notes(notes, sys.stderr)
         write_description(info, sys.stdout, as_json=as_json)
 
 
@@ -336,6 +346,12 @@ def _route_output_to_dask(options: dict[str, Any], where: dict[str, Any], inputs
     options["output"] = options["output_format"] = None
 
 
+def _print_notes(notes: list[str], stream: Any) -> None:
+    """What the library inferred, and its warnings, one line each on stderr."""
+    for message in notes:
+        stream.write(f"cosloss: {message}\n")
+
+
 def _line_writer(stream: Any) -> Any:
     """A sink printing each (weighted) per-vector loss on its own line, round-trippable."""
 
@@ -349,13 +365,13 @@ def _line_writer(stream: Any) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
-    from . import inputs
+    from . import stdin
 
-    inputs.RAW_STDIN = True  # this process owns standard input: see inputs._stdin
+    stdin.RAW_STDIN = True  # this process owns standard input: see stdin.py
     try:
         cli(prog_name="cosloss")
     except SystemExit as exc:
-        if inputs.stdin_used:
+        if stdin.stdin_used:
             # Our own cleanup is done (partial outputs removed, readers closed). Leave now: a
             # reader thread, ours or pyarrow's, may still sit in a read on the pipe, and the
             # interpreter's shutdown would wait for it, or abort on it.

@@ -6,6 +6,9 @@ The library raises these; only the CLI turns them into exit codes (see
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 __all__ = ["CoslossError", "InputError", "UsageProblem", "EXIT_OK", "EXIT_GATE", "EXIT_USAGE", "EXIT_INPUT"]
 
 EXIT_OK = 0  #: scored, and every gate passed
@@ -55,6 +58,30 @@ class InputError(CoslossError, ValueError):
 
 
 class UsageProblem(CoslossError, ValueError):
-    """Options that cannot work together (the CLI reports these as usage errors, exit 2)."""
+    """Options that cannot work together (the CLI reports these as usage errors, exit 2).
+
+    A message may name options as ``{pred_col}``: ``str()`` spells them as the library's keyword
+    arguments (``pred_col=``), :meth:`for_cli` as the command's flags (``--pred-col``).
+    """
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        self.template = message
+        super().__init__(self.render(lambda name: f"{name}="))
+
+    def render(self, spell: Callable[[str], str]) -> str:
+        from .roles import OPTION_FLAGS
+
+        # only option names are placeholders: user text (a column called "{x}") stays as it is
+        return _PLACEHOLDER.sub(
+            lambda m: spell(m.group(1)) if m.group(1) in OPTION_FLAGS else m.group(0), self.template
+        )
+
+    def for_cli(self) -> str:
+        from .roles import flag
+
+        return self.render(flag)
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")

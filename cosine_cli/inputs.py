@@ -1,20 +1,23 @@
 """From paths and column options to the Sources the pipeline scores.
 
-One place decides, for PRED, LABEL (or one file holding both) and the weights:
-which reader opens each path (or standard input), which columns hold the
-vectors, the ids and the weights, and whether rows are paired by position
-(ids checked row by row) or by id (``join_on_id``, in memory).
+One place decides, for PRED, LABEL (or one file holding both) and the weights: which reader opens
+each path, URI or standard input (through the format registry), which columns or members hold the
+vectors, the ids and the weights, and whether rows are paired by position (ids checked row by row)
+or by id (``join_on_id``, in memory). What it had to infer is reported as notes, and what looks
+wrong but may be meant (a file scored against itself, a Hive dataset paired by position) as
+warnings; an ambiguous input is refused with a message that says what to pass.
 """
 
 from __future__ import annotations
 
 import os
-import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InputError, UsageProblem
-from .readers import OPENERS, TABLE_FORMATS, Source, detect_format, format_from_head, open_table
+from .errors import UsageProblem
+from .formats import Format
+from .readers import Opened, ReadOptions, Source, is_table, open_input
 
 __all__ = ["InputOptions", "Inputs", "open_inputs", "open_any"]
 
@@ -23,14 +26,14 @@ __all__ = ["InputOptions", "Inputs", "open_inputs", "open_any"]
 class InputOptions:
     """The column and format options of ``cosloss score`` (all optional)."""
 
-    pred_col: str | None = None  #: a column name, or a glob of scalar columns (one a dimension)
+    pred_col: str | None = None  #: a column name, a glob of scalar columns, or an archive's member
     label_col: str | None = None
     columns: str | None = None  #: a glob of scalar columns for both sides (``--columns 'emb_*'``)
     pred_format: str | None = None
     label_format: str | None = None
-    key: str | None = None  #: the array of an .npz archive
+    key: str | None = None  #: an archive's member for both sides (prefer pred_col / label_col)
     delimiter: str | None = None
-    header: bool = True
+    header: bool | None = None  #: CSV: True / False, None to detect
     id_col: str | None = None
     join_on_id: bool = False
     weight_col: str | None = None
@@ -43,203 +46,238 @@ class Inputs:
     weights: Source | None = None
     ids: tuple[Any, Any] = (None, None)  #: id sources of pred and label (either may be None)
     closers: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  #: what was inferred, and warnings
 
 
-#: Set by the ``cosloss`` command (cli.main), which owns the process: read standard input
-#: through a descriptor of its own. A library caller's ``sys.stdin.buffer`` may already hold
-#: bytes it read ahead, so the library reads through it.
-RAW_STDIN = False
-#: Whether this process has opened standard input as an input (cli.main then exits at once:
-#: a pyarrow thread may still be reading the pipe, and the interpreter's shutdown would wait
-#: for it or abort on it).
-stdin_used = False
+Notify = Callable[[str], None]
 
 
-def _stdin() -> tuple[Any, bool]:
-    """Standard input, and whether the returned file is ours to close.
+class _Notes:
+    """Collects notes and passes each on as it comes (the CLI prints them on stderr)."""
 
-    Under the command, an unbuffered duplicate of descriptor 0: a reader thread may sit in a
-    read on a pipe that stalls when the run stops; on ``sys.stdin.buffer`` that read holds the
-    buffer's lock, and the interpreter, closing ``sys.stdin`` on the way out, would abort on it.
-    """
-    global stdin_used
-    if sys.stdin is None:  # descriptor 0 was closed (`<&-`)
-        raise InputError("standard input is closed", source="-")
-    stdin_used = True
-    if RAW_STDIN:
-        try:
-            return open(os.dup(sys.stdin.fileno()), "rb", buffering=0), True  # noqa: SIM115
-        except (AttributeError, OSError, ValueError):  # replaced by a test runner
-            pass
-    return sys.stdin.buffer, False
+    def __init__(self, notify: Notify | None) -> None:
+        self.items: list[str] = []
+        self._notify = notify
+
+    def __call__(self, message: str) -> None:
+        if message not in self.items:
+            self.items.append(message)
+            if self._notify is not None:
+                self._notify(message)
 
 
-def open_any(path: str, fmt: str | None, opts: InputOptions) -> Any:
-    """A Source (array formats) or a TableReader (table formats) for ``path`` ("-": stdin)."""
-    if path == "-":
-        return _open_stdin(fmt, opts)
-    fmt = detect_format(path, fmt)
-    if fmt == "npz":
-        from .readers.npz import open_npz
+def _side_options(
+    opts: InputOptions, member: str | None, option: str, row_range: tuple[int, int] | None, notes: Notify
+) -> Callable[[Format], ReadOptions]:
+    """Read options for one side, once its format is known: a column option names a member of an
+    archive (formats with members), a column of a table otherwise."""
 
-        return open_npz(path, opts.key)
-    if fmt in OPENERS:
-        return OPENERS[fmt](path)
-    return open_table(path, fmt, delimiter=opts.delimiter, header=opts.header)
+    def for_format(fmt: Format) -> ReadOptions:
+        return ReadOptions(
+            delimiter=opts.delimiter,
+            header=opts.header,
+            member=(member or opts.key) if fmt.members else None,
+            member_option=option,
+            row_range=row_range,
+            notify=notes,
+        )
 
-
-def _open_stdin(fmt: str | None, opts: InputOptions) -> Any:
-    """Standard input: the format from its first bytes (or ``fmt``). Parquet, Arrow files and
-    .npz need seeking, so they are read into memory first; the others stream."""
-    stream, owned = _stdin()
-    try:
-        return _open_stream(stream, fmt, opts, owned)
-    except BaseException:
-        if owned:
-            stream.close()
-        raise
+    return for_format
 
 
-def _open_stream(stream: Any, fmt: str | None, opts: InputOptions, owned: bool) -> Any:
-    from .readers.npy import NpySource
-    from .readers.streams import Prefixed, read_all, read_head
-
-    head = read_head(stream, 8)
-    if not head:
-        raise InputError("is empty", source="-")
-    fmt = fmt or format_from_head(head) or "csv"
-    if fmt in ("parquet", "arrow", "npz"):
-        data = head + read_all(stream)
-        if owned:
-            stream.close()
-        if fmt == "npz":
-            import io
-
-            from .readers.npz import open_npz
-
-            return open_npz(io.BytesIO(data), opts.key, name="-")  # type: ignore[arg-type]
-        import pyarrow as pa
-
-        return open_table("-", fmt, stream=pa.BufferReader(data))
-    raw = Prefixed(head, stream, own_rest=owned)
-    if fmt == "npy":
-        return NpySource(raw, "-", seekable=False)  # type: ignore[arg-type]
-    if fmt not in TABLE_FORMATS:
-        raise UsageProblem(f"unknown format {fmt!r}; expected one of {', '.join(('npy', 'npz', *TABLE_FORMATS))}")
-    return open_table("-", fmt, stream=raw, delimiter=opts.delimiter, header=opts.header)
-
-
-def _is_table(x: Any) -> bool:
-    return hasattr(x, "schema") and hasattr(x, "register")
+def open_any(
+    path: str,
+    fmt: str | None,
+    opts: InputOptions,
+    *,
+    member: str | None = None,
+    option: str = "--pred-col",
+    row_range: tuple[int, int] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    notify: Notify | None = None,
+) -> Opened:
+    """Open one input (``"-"``: standard input) with its format's reader."""
+    return open_input(
+        path, fmt, _side_options(opts, member, option, row_range, notify or (lambda m: None)), storage_options
+    )
 
 
 def _has(x: Any, column: str | None) -> bool:
-    return column is not None and _is_table(x) and column in x.schema.names
+    return column is not None and is_table(x) and column in x.schema.names
 
 
-def _vector_view(reader: Any, spec: str | None, exclude: set[str], option: str, skip_nulls: bool) -> Any:
+def _vector_view(reader: Any, spec: str | None, exclude: set[str], option: str, skip_nulls: bool, notes: Notify) -> Any:
     from .readers.columns import choose_vectors
     from .readers.table import VectorView, column_label
 
-    cols = choose_vectors(reader, spec, exclude=exclude, option=option)
+    cols = choose_vectors(reader, spec, exclude=exclude, option=option, notify=notes)
     return VectorView(reader, cols, column_label(cols, spec), skip_nulls=skip_nulls)
 
 
-def _needs_table(x: Any, what: str, name: str) -> None:
-    if not _is_table(x):
-        raise UsageProblem(f"{what} needs a table input (Parquet, CSV, Arrow); {name} is an array file")
+def _same_input(a: Opened, b: Opened) -> bool:
+    la, lb = a.location, b.location
+    if la.is_stdin or lb.is_stdin:
+        return False
+    pa_, pb_ = la.local_path, lb.local_path
+    if pa_ is not None and pb_ is not None:
+        try:
+            return os.path.samefile(pa_, pb_)
+        except OSError:
+            return pa_ == pb_
+    return type(la.fs) is type(lb.fs) and la.path == lb.path
+
+
+def _partition_keys(opened: Opened) -> set[str]:
+    parts = opened.location.parts or []
+    return {key for part in parts for key, _ in part.partitions}
+
+
+def _check_hive_order(p: Opened, t: Opened, opts: InputOptions, notes: Notify) -> None:
+    """A Hive-partitioned dataset comes back in path order (part=0 first), not in the order it was
+    written: paired by position with an input that is not partitioned the same way, rows mismatch."""
+    if opts.join_on_id:
+        return
+    kp, kt = _partition_keys(p), _partition_keys(t)
+    if kp == kt:
+        return
+    hive, other = (p, t) if kp else (t, p)
+    keys = ", ".join(sorted(kp or kt))
+    notes(
+        f"warning: {hive.location.name} is a Hive-partitioned dataset ({keys}=...): its rows are read part "
+        f"by part in path order, not in the order they were written, and {other.location.name} is not "
+        f"partitioned the same way; pairing them by position is probably wrong: pair rows by id with "
+        f"--id-col COL --join-on-id"
+    )
 
 
 def open_inputs(
-    pred: str, label: str | None, weights: str | None, opts: InputOptions, *, skip_nulls: bool = False
+    pred: str,
+    label: str | None,
+    weights: str | None,
+    opts: InputOptions,
+    *,
+    skip_nulls: bool = False,
+    row_range: tuple[int, int] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    notify: Notify | None = None,
 ) -> Inputs:
-    """Open everything a score needs. ``label=None``: PRED holds both vector columns."""
+    """Open everything a score needs. ``label=None``: PRED holds both sides (two columns of a
+    table, or two members of an archive). ``row_range``: only rows [start, stop) of every input."""
     if [pred, label, weights].count("-") > 1:
-        raise UsageProblem("only one of PRED, LABEL and --weights can be read from standard input (-)")
+        raise UsageProblem("only one of PRED, LABEL and {weights} can be read from standard input (-)")
+    notes = _Notes(notify)
     closers: list[Any] = []
+
+    def open_side(path: str, fmt: str | None, member: str | None, option: str) -> Opened:
+        opened = open_any(
+            path,
+            fmt,
+            opts,
+            member=member,
+            option=option,
+            row_range=row_range,
+            storage_options=storage_options,
+            notify=notes,
+        )
+        closers.append(opened)
+        return opened
+
     try:
-        p = open_any(pred, opts.pred_format, opts)
-        closers.append(p)
+        po = open_side(pred, opts.pred_format, opts.pred_col, "--pred-col")
+        p = po.reader
         if label is None:
-            _needs_table(p, "a one-file pair (no LABEL)", pred)
-            if opts.pred_col is None and opts.label_col is None:
-                raise UsageProblem(
-                    f"one file holds both sides: choose its columns with --pred-col and "
-                    f"--label-col (columns of {pred}: {', '.join(p.schema.names)})"
-                )
-            t = p
+            if po.format.members and not po.location.is_stdin:
+                if opts.pred_col is None or opts.label_col is None:
+                    raise UsageProblem(f"{pred} holds both sides: name its arrays with {{pred_col}} and {{label_col}}")
+                to = open_side(pred, opts.pred_format, opts.label_col, "--label-col")
+            elif is_table(p):
+                if opts.pred_col is None and opts.label_col is None:
+                    raise UsageProblem(
+                        f"one file holds both sides: choose its columns with {{pred_col}} and {{label_col}} "
+                        f"(columns of {pred}: {', '.join(p.schema.names)})"
+                    )
+                to = po
+            else:
+                raise UsageProblem(f"a one-file pair (no LABEL) needs a table or an archive; {pred} is one array")
         else:
-            t = open_any(label, opts.label_format, opts)
-            closers.append(t)
+            to = open_side(label, opts.label_format, opts.label_col, "--label-col")
+        t = to.reader
         # Columns that are not vectors: ids and weights, in whichever table has them.
         reserved = {c for c in (opts.id_col, opts.weight_col) if c is not None}
-        w_reader = None
+        w_opened = None
         if weights is not None:
-            w_reader = open_any(weights, None, opts)
-            closers.append(w_reader)
+            w_opened = open_side(weights, None, opts.weight_col, "--weight-col")
         pv_exclude = set(reserved)
-        if label is None and opts.label_col is not None and not any(ch in opts.label_col for ch in "*?["):
+        if t is p and opts.label_col is not None and not any(ch in opts.label_col for ch in "*?["):
             pv_exclude.add(opts.label_col)
         p_spec = opts.pred_col or opts.columns
         l_spec = opts.label_col or opts.columns
-        if _is_table(p):
-            pv: Any = _vector_view(p, p_spec, pv_exclude, "--pred-col", skip_nulls)
-        else:
-            pv = p
-        if _is_table(t):
+        pv: Any = _vector_view(p, p_spec, pv_exclude, "--pred-col", skip_nulls, notes) if is_table(p) else p
+        if is_table(t):
             tv_exclude = set(reserved) | (set(pv.columns) if t is p else set())
-            tv: Any = _vector_view(t, l_spec, tv_exclude, "--label-col", skip_nulls)
+            tv: Any = _vector_view(t, l_spec, tv_exclude, "--label-col", skip_nulls, notes)
         else:
             tv = t
-        ids: tuple[Any, Any] = (None, None)
-        if opts.id_col is not None:
-            from .readers.columns import check_column
-            from .readers.table import IdView
-
-            pid = IdView(p, [opts.id_col], opts.id_col) if _has(p, opts.id_col) else None
-            tid = (IdView(t, [opts.id_col], opts.id_col) if _has(t, opts.id_col) else None) if t is not p else None
-            if pid is None and tid is None:
-                for x in (p, t):
-                    if _is_table(x):
-                        check_column(x, opts.id_col, "--id-col")
-                raise UsageProblem(f"--id-col {opts.id_col}: neither input is a table with that column")
-            ids = (pid, tid)
+        if _same_input(po, to) and getattr(pv, "column", None) == getattr(tv, "column", None):
+            notes(
+                f"warning: PRED and LABEL are the same input ({po.location.name}"
+                + (f", {pv.column}" if getattr(pv, "column", None) else "")
+                + "): it is scored against itself; name each side's column or array with --pred-col / --label-col"
+            )
+        _check_hive_order(po, to, opts, notes)
+        ids = _id_views(p, t, opts)
         if opts.join_on_id and (ids[0] is None or (ids[1] is None and t is not p)):
-            raise UsageProblem("--join-on-id needs the --id-col column in both PRED and LABEL")
-        w: Any = None
-        if w_reader is not None or opts.weight_col is not None:
-            from .readers.columns import choose_scalar
-            from .readers.table import ScalarView
-        if w_reader is not None:
-            if _is_table(w_reader):
-                col = choose_scalar(
-                    w_reader, opts.weight_col, exclude={opts.id_col} if opts.id_col else set(), option="--weight-col"
-                )
-                w = ScalarView(w_reader, [col], col)
-            else:
-                w = w_reader
-        elif opts.weight_col is not None:
-            owner = p if _has(p, opts.weight_col) else t if _has(t, opts.weight_col) else None
-            if owner is None:
-                tables = [x for x in (p, t) if _is_table(x)]
-                if not tables:
-                    raise UsageProblem(
-                        "--weight-col needs a table input (Parquet, CSV, Arrow); both inputs are array files"
-                    )
-                raise UsageProblem(
-                    f"--weight-col {opts.weight_col}: no such column in {' or '.join(x.name for x in tables)}"
-                )
-            w = ScalarView(owner, [opts.weight_col], opts.weight_col)
-        inputs = Inputs(pv, tv, w, ids, closers)
+            raise UsageProblem("{join_on_id} needs the {id_col} column in both PRED and LABEL")
+        w = _weight_view(p, t, w_opened, opts)
+        inputs = Inputs(pv, tv, w, ids, closers, notes.items)
         if opts.join_on_id and t is not p:
             from .join import join_on_id
 
             inputs = join_on_id(inputs, weights_follow_label=w is not None and getattr(w, "reader", None) is t)
+            inputs.notes = notes.items
         return inputs
     except BaseException:
         for c in closers:
             c.close()
         raise
+
+
+def _id_views(p: Any, t: Any, opts: InputOptions) -> tuple[Any, Any]:
+    if opts.id_col is None:
+        return (None, None)
+    from .readers.columns import check_column
+    from .readers.table import IdView
+
+    pid = IdView(p, [opts.id_col], opts.id_col) if _has(p, opts.id_col) else None
+    tid = (IdView(t, [opts.id_col], opts.id_col) if _has(t, opts.id_col) else None) if t is not p else None
+    if pid is None and tid is None:
+        for x in (p, t):
+            if is_table(x):
+                check_column(x, opts.id_col, "--id-col")
+        raise UsageProblem(f"{{id_col}} {opts.id_col}: neither input is a table with that column")
+    return (pid, tid)
+
+
+def _weight_view(p: Any, t: Any, w_opened: Opened | None, opts: InputOptions) -> Any:
+    if w_opened is None and opts.weight_col is None:
+        return None
+    from .readers.columns import choose_scalar
+    from .readers.table import ScalarView
+
+    if w_opened is not None:
+        w_reader = w_opened.reader
+        if not is_table(w_reader):
+            return w_reader
+        exclude = {opts.id_col} if opts.id_col else set()
+        col = choose_scalar(w_reader, opts.weight_col, exclude=exclude, option="--weight-col")
+        return ScalarView(w_reader, [col], col)
+    owner = p if _has(p, opts.weight_col) else t if _has(t, opts.weight_col) else None
+    if owner is None:
+        tables = [x for x in (p, t) if is_table(x)]
+        if not tables:
+            raise UsageProblem("{weight_col} needs a table input (Parquet, CSV, Arrow); both inputs are array files")
+        raise UsageProblem(f"{{weight_col}} {opts.weight_col}: no such column in {' or '.join(x.name for x in tables)}")
+    return ScalarView(owner, [opts.weight_col], opts.weight_col)  # type: ignore[list-item]
 
 
 def path_like(x: Any) -> bool:

@@ -9,6 +9,7 @@ them through, batch by batch.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import numpy as np
@@ -56,8 +57,9 @@ def _count_rows(reader: Any) -> int:
 def _table_info(reader: Any) -> dict[str, Any]:
     import pyarrow as pa
 
+    from .errors import UsageProblem
     from .readers.arrow_convert import is_text, vector_dtype
-    from .readers.columns import ID_LIKE, classify
+    from .readers.columns import ID_LIKE, classify, wide_dimensions
 
     kinds = classify(reader)
     vectors, others = [], []
@@ -79,22 +81,29 @@ def _table_info(reader: Any) -> dict[str, Any]:
                     "type": "number (text)" if kinds[f.name] == "number" and is_text(f.type) else str(f.type),
                 }
             )
-    wide = [c["name"] for c in others if c["type"].startswith("number") or kinds[c["name"]] == "number"]
-    wide = [n for n in wide if not ID_LIKE.match(n)]
-    if not vectors and len(wide) > 1:
-        dtypes = {str(vector_dtype(reader.schema.field(n).type)) for n in wide}
-        vectors.append(
-            {
-                "name": f"{wide[0]}..{wide[-1]}",
-                "dim": len(wide),
-                "dtype": ",".join(sorted(dtypes)),
-                "type": "wide (one column a dimension)",
-                "columns": wide,
-            }
-        )
-        others = [c for c in others if c["name"] not in wide]
+    numbers = [c["name"] for c in others if c["type"].startswith("number") or kinds[c["name"]] == "number"]
+    numbers = [n for n in numbers if not ID_LIKE.match(n)]
+    problem = None
+    if not vectors and len(numbers) > 1:
+        try:
+            wide = wide_dimensions(reader.name, numbers, "--pred-col")
+        except UsageProblem as exc:  # several groups, or none: say so, as score would
+            wide, problem = [], exc.for_cli()
+        if wide:
+            dtypes = {str(vector_dtype(reader.schema.field(n).type)) for n in wide}
+            vectors.append(
+                {
+                    "name": f"{wide[0]}..{wide[-1]}",
+                    "dim": len(wide),
+                    "dtype": ",".join(sorted(dtypes)),
+                    "type": "wide (one column a dimension)",
+                    "columns": wide,
+                }
+            )
+            others = [c for c in others if c["name"] not in wide]
     rows = reader.num_rows if reader.num_rows is not None else _count_rows(reader)
     return {
+        **({"problem": problem} if problem else {}),
         "format": reader.format_name,
         "rows": rows,
         "row_groups": reader.row_groups,
@@ -104,20 +113,55 @@ def _table_info(reader: Any) -> dict[str, Any]:
 
 
 def describe(
-    path: str, fmt: str | None = None, *, delimiter: str | None = None, header: bool = True, key: str | None = None
+    path: str,
+    fmt: str | None = None,
+    *,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    key: str | None = None,
+    notify: Callable[[str], None] | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A JSON-ready description of ``path`` (``"-"``: standard input)."""
+    """A JSON-ready description of ``path`` (``"-"``: standard input; a URI; a dataset)."""
     from .inputs import InputOptions, open_any
+    from .readers import detect_format, resolve_location
 
-    opened = open_any(path, fmt, InputOptions(delimiter=delimiter, header=header, key=key))
+    opts = InputOptions(delimiter=delimiter, header=header)
+    if path != "-" and key is None:
+        fmt_found = detect_format(resolve_location(path, storage_options), fmt)
+        lister = fmt_found.load_lister()
+        if lister is not None:
+            return {"schema_version": 1, "path": path, **_members_info(path, fmt_found, lister, storage_options)}
+    opened = open_any(path, fmt, opts, member=key, storage_options=storage_options, notify=notify)
     try:
-        if hasattr(opened, "schema") and hasattr(opened, "register"):
-            info = _table_info(opened)
+        reader = opened.reader
+        if hasattr(reader, "schema") and hasattr(reader, "register"):
+            info = _table_info(reader)
         else:
-            info = _array_info(opened, getattr(opened, "format_name", "npy"))
+            info = _array_info(reader, opened.format.name)
     finally:
         opened.close()
     return {"schema_version": 1, "path": path, **info}
+
+
+def _members_info(path: str, fmt: Any, lister: Any, storage_options: Any) -> dict[str, Any]:
+    """An archive's named arrays: each one vector column (chosen with --pred-col / --label-col)."""
+    from .inputs import InputOptions, open_any
+    from .readers import resolve_location
+
+    columns = []
+    rows = None
+    for member in lister(resolve_location(path, storage_options)):
+        opened = open_any(path, fmt.name, InputOptions(), member=member, storage_options=storage_options)
+        try:
+            part = _array_info(opened.reader, fmt.name)
+        finally:
+            opened.close()
+        column = part["vector_columns"][0]
+        column["name"] = member
+        columns.append(column)
+        rows = part["rows"] if rows is None else rows
+    return {"format": fmt.name, "rows": rows, "row_groups": None, "vector_columns": columns, "other_columns": []}
 
 
 def write_description(info: dict[str, Any], out: TextIO, *, as_json: bool = False) -> None:

@@ -102,7 +102,8 @@ def join_on_id(inputs: Any, *, weights_follow_label: bool) -> Any:
 
 
 def _named(src: ArraySource, like: Any) -> ArraySource:
-    for attr in ("format_name", "column"):
+    for attr in ("format_name", "column", "columns"):
         if hasattr(like, attr):
             setattr(src, attr, getattr(like, attr))
+    src.location = getattr(like, "location", None) or getattr(getattr(like, "reader", None), "location", None)
     return src

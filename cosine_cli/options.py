@@ -10,20 +10,23 @@ from typing import Any, TypeVar
 
 import click
 
+from .formats import FORMAT_NAMES
+
 __all__ = ["FORMAT_CHOICES", "input_options", "input_kwargs"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FORMAT_CHOICES = ("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows")
+FORMAT_CHOICES = FORMAT_NAMES  # the registry (cosine_cli.formats imports nothing heavy)
 
 _OPTIONS = [
     click.option(
         "--pred-col",
         metavar="COL",
-        help="PRED's vector column, or a glob of number columns (one a dimension, in file order). "
-        "Default: the file's only vector column.",
+        help="PRED's vector column, a glob of number columns (one a dimension, in file order), or the "
+        "array of an archive (.npz). Default: the only vector column; in a wide table the numbered "
+        "columns (e0, e1, ...).",
     ),
-    click.option("--label-col", metavar="COL", help="LABEL's vector column (same rules as --pred-col)."),
+    click.option("--label-col", metavar="COL", help="LABEL's vector column or array (same rules as --pred-col)."),
     click.option(
         "--columns",
         metavar="GLOB",
@@ -42,13 +45,20 @@ _OPTIONS = [
         metavar="FORMAT",
         help="LABEL's format (see --pred-format).",
     ),
-    click.option("--key", metavar="NAME", help=".npz files: the array to read (default: the only one)."),
+    click.option(
+        "--key", metavar="NAME", hidden=True, help="Archives: one array for both sides (use --pred-col / --label-col)."
+    ),
     click.option(
         "--delimiter",
         metavar="CHAR",
         help="CSV delimiter ('\\t' or 'tab' for tabs). Default: detected from the first line.",
     ),
-    click.option("--no-header", is_flag=True, help="CSV files have no header line (columns are f0, f1, ...)."),
+    click.option(
+        "--header/--no-header",
+        default=None,
+        help="CSV: the first line is (or is not) a header. Default: a header unless the first line is all "
+        "numbers (as np.savetxt writes); columns without one are f0, f1, ...",
+    ),
     click.option(
         "--id-col",
         metavar="COL",
@@ -84,6 +94,8 @@ def input_kwargs(params: dict[str, Any]) -> dict[str, Any]:
         for k in ("pred_col", "label_col", "columns", "key", "id_col", "weight_col", "pred_format", "label_format")
     }
     out["delimiter"] = delimiter
-    out["header"] = not params.pop("no_header", False)
+    header = params.pop("header", None)
+    if header is not None:
+        out["header"] = header
     out["join_on_id"] = params.pop("join_on_id", False)
-    return {k: v for k, v in out.items() if v not in (None, False) or k == "header" and v is False}
+    return {k: v for k, v in out.items() if v not in (None, False) or k == "header"}

@@ -273,14 +273,23 @@ def _vector_label(flat: int, layout: Layout) -> str:
     return str((lead, *(int(i) for i in inner)))
 
 
-def _source_info(src: Source) -> dict[str, Any]:
-    return {
-        "path": src.name,
-        "shape": [d for d in src.shape],
+def source_info(src: Source, *, vectors: bool = True) -> dict[str, Any]:
+    """What the summary says of one input: where, its format, the column(s) or member read, the
+    vectors' dimension and dtype (what was inferred is shown, never silent)."""
+    location = getattr(src, "location", None) or getattr(getattr(src, "reader", None), "location", None)
+    columns = getattr(src, "columns", None)
+    column = getattr(src, "column", None)
+    shape = list(src.shape)
+    info: dict[str, Any] = {
+        "path": location.name if location is not None else src.name,
+        "format": getattr(src, "format_name", "array"),
+        "column": column,
+        "columns": list(columns) if columns is not None and len(columns) > 1 else None,
+        "dim": (shape[-1] if shape else None) if vectors else None,
         "dtype": str(np.dtype(src.dtype)),
-        **({"format": src.format_name} if hasattr(src, "format_name") else {}),
-        **({"column": src.column} if hasattr(src, "column") else {}),
+        "shape": shape,
     }
+    return info
 
 
 def score_sources(
@@ -380,11 +389,11 @@ def score_sources(
         raise InputError("has no vectors to score (0 rows)", source=pred.name)
 
     loss_shape = tuple(int(d) if d is not None else (offset // max(layout.per_row, 1)) for d in layout.loss_shape)
-    inputs: dict[str, Any] = {"pred": _source_info(pred), "label": _source_info(label)}
+    inputs: dict[str, Any] = {"pred": source_info(pred), "label": source_info(label)}
     if scalar is not None and plan is None:
         inputs["weights"] = {"value": scalar}
     elif weights is not None:
-        inputs["weights"] = _source_info(weights)  # type: ignore[arg-type]
+        inputs["weights"] = source_info(weights, vectors=False)  # type: ignore[arg-type]
     else:
         inputs["weights"] = None
     losses = None

@@ -31,6 +31,8 @@ __all__ = [
     "s3_options_from_env",
     "resolve",
     "list_dataset",
+    "list_files",
+    "has_glob",
     "open_input",
     "atomic_output",
     "join",
@@ -178,44 +180,54 @@ def _fsspec(scheme: str, text: str, options: Mapping[str, Any]) -> tuple[pafs.Fi
 _GLOB = re.compile(r"[*?\[]")
 
 
-def list_dataset(
-    uri: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None, *, suffix: str = ".parquet"
-) -> tuple[pafs.FileSystem, list[str]]:
-    """The files of a dataset, in sorted path order: one file, a directory (recursively) or a glob.
+def has_glob(path: str) -> bool:
+    return bool(_GLOB.search(path))
 
-    In a directory, only files ending in ``suffix`` count, and not those under a
-    name starting with ``_`` or ``.`` (``_metadata``, ``.tmp`` parts); a glob
-    takes whatever it matches.
+
+def list_files(fs: pafs.FileSystem, path: str, name: str, suffixes: tuple[str, ...]) -> tuple[list[str], str]:
+    """The files of a dataset in sorted path order, and the root their relative paths start from.
+
+    ``path`` is one file, a directory (searched recursively) or a glob. In a directory, only files
+    ending in one of ``suffixes`` count, and not those under a name starting with ``_`` or ``.``
+    (``_metadata``, ``_SUCCESS``, ``.tmp`` parts); a glob takes whatever it matches.
     """
     import pyarrow.fs as pafs
 
-    text = os.fspath(uri)
-    fs, path = resolve(text, storage_options)
     match = _GLOB.search(path)
     if match:
         base = path[: match.start()].rsplit("/", 1)[0]
-        infos = _listing(fs, base, text)
+        infos = _listing(fs, base, name)
         files = [i.path for i in infos if i.type == pafs.FileType.File and fnmatch.fnmatchcase(i.path, path)]
         if not files:
-            raise InputError("matches no file", source=text)
-        return fs, sorted(files)
+            raise InputError("matches no file", source=name)
+        return sorted(files), base
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.File:
-        return fs, [path]
+        return [path], ""
     if info.type == pafs.FileType.NotFound:
-        raise InputError("no such file or directory", source=text)
+        raise InputError("no such file or directory", source=name)
     files = [
         i.path
-        for i in _listing(fs, path, text)
+        for i in _listing(fs, path, name)
         if i.type == pafs.FileType.File and not any(p.startswith(("_", ".")) for p in i.path[len(path) :].split("/"))
     ]
-    files = [f for f in files if f.endswith(suffix)]
+    files = [f for f in files if f.lower().endswith(suffixes)]
     if not files:
         raise InputError(
-            f"is a directory holding no {suffix} file; expected a file, or a directory or glob of Parquet files",
-            source=text,
+            f"is a directory holding no {' / '.join(suffixes)} file; expected a file, or a directory or glob of parts",
+            source=name,
         )
-    return fs, sorted(files)
+    return sorted(files), path
+
+
+def list_dataset(
+    uri: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None, *, suffix: str = ".parquet"
+) -> tuple[pafs.FileSystem, list[str]]:
+    """The file system and files of a dataset (see :func:`list_files`)."""
+    text = os.fspath(uri)
+    fs, path = resolve(text, storage_options)
+    files, _ = list_files(fs, path, text, (suffix,))
+    return fs, files
 
 
 def _listing(fs: pafs.FileSystem, base: str, name: str) -> list[pafs.FileInfo]:

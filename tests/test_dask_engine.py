@@ -176,7 +176,8 @@ def test_cli_dask_output_dir_and_columns(
         (["-o", "-"], "not -"),
         (["-o", str(tmp_path / "x.csv")], "Parquet parts only"),
         (["--pred-col", "nope"], "nope"),
-        (["--id-col", "id"], "--id-col"),
+        (["--id-col", "nope"], "nope"),
+        (["--id-col", "id", "--join-on-id"], "--join-on-id"),
     ):
         result = runner.invoke(cli, ["score", pred, label, "--engine", "dask", "--scheduler", address, *bad])
         assert result.exit_code in (2, 3) and why in result.stderr, result.stderr

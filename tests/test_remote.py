@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from cosine_cli import InputError, UsageProblem, score
 from cosine_cli.cli import cli
-from cosine_cli.engines.ranges import open_side, plan_ranges
+from cosine_cli.engines.ranges import plan_ranges
+from cosine_cli.readers import open_input
 from cosine_cli.remote import (
     atomic_output,
     list_dataset,
@@ -218,8 +219,10 @@ def test_parquet_dataset_in_s3_scores_as_arrays(s3_server: dict[str, Any]) -> No
     p, t = vectors(700, 8, 3), vectors(700, 8, 4)
     put_parquet_parts(fs, f"{bucket}/pred", p, [[100, 150], [200], [50, 200]])
     put_parquet_parts(fs, f"{bucket}/label", t, [[300, 300], [100]], fixed=False)
-    side = open_side(f"s3://{bucket}/label/", s3_server)
-    assert side.shape == (700, 8) and side.column == "emb" and side.boundaries() == [0, 300, 600, 700]
+    opened = open_input(f"s3://{bucket}/label/", storage_options=s3_server)
+    reader = opened.reader
+    assert reader.num_rows == 700 and "emb" in reader.schema.names and reader.boundaries() == [0, 300, 600, 700]
+    opened.close()
     got = score(f"s3://{bucket}/pred", f"s3://{bucket}/label/", storage_options=s3_server, chunk_size=64)
     want = score(p, t)
     assert got.loss == pytest.approx(want.loss, rel=1e-12)

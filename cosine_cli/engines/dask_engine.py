@@ -1,8 +1,12 @@
 """``--engine dask``: score row ranges on a Dask cluster, merge the partial results on the client.
 
-Each task opens its row range of both inputs (:mod:`.ranges`), scores it with
+The client opens the inputs once, as the local engine does, for their row counts
+and row-group starts, and plans row ranges (:mod:`.ranges`). Each task opens its
+range of every input through the same readers with the same options
+(:func:`cosine_cli.inputs.open_inputs` with ``row_range``), scores it with
 :func:`cosine_cli.pipeline.score_sources` -- the local engine's code -- and
-returns its :class:`~cosine_cli.accumulate.Accumulator`. The client merges the
+returns its :class:`~cosine_cli.accumulate.Accumulator`. Engines plan and run;
+they do not read. The client merges the
 accumulators in task order and reduces once, so the numbers are the local
 engine's (float64 compensated sums; only the order of a few additions differs).
 
@@ -24,8 +28,10 @@ import numpy as np
 from .. import remote
 from ..accumulate import Accumulator, ScoredChunk, reduce_loss
 from ..errors import InputError, UsageProblem
-from ..pipeline import Layout, ScoreOptions, ScoreResult, score_sources
-from .ranges import RangeSpec, Side, open_side, plan_ranges
+from ..formats import FORMATS
+from ..inputs import InputOptions, Inputs, open_inputs
+from ..pipeline import Layout, ScoreOptions, ScoreResult, score_sources, source_info
+from .ranges import plan_ranges
 
 __all__ = ["score_dask", "run_task", "TASK_BYTES"]
 
@@ -36,14 +42,18 @@ TASK_BYTES = 256 << 20
 
 @dataclass(frozen=True)
 class Task:
-    """One row range of the pair, as a worker receives it."""
+    """One row range of the pair, as a worker receives it: the inputs as the user named them, the
+    same column options, and the range; the worker opens them through the same readers."""
 
     index: int
     start: int  #: first row (along axis 0) of the range
+    stop: int
     vector_offset: int  #: flat index of its first vector in the loss shape
-    pred: RangeSpec
-    label: RangeSpec
-    weights: RangeSpec | float | None
+    pred: str
+    label: str
+    weights: str | float | None
+    inputs: InputOptions
+    storage_options: Mapping[str, Any] | None
     options: ScoreOptions
     output: tuple[Any, str] | None = None  #: (file system, directory) for per-vector parts
 
@@ -53,13 +63,32 @@ def run_task(task: Task) -> tuple[int, Accumulator]:
     return _score_range(task)
 
 
+def _open(task_or_plan: Any, row_range: tuple[int, int] | None, notify: Any = None) -> Inputs:
+    t = task_or_plan
+    return open_inputs(
+        t.pred,
+        t.label,
+        t.weights if isinstance(t.weights, str) else None,
+        t.inputs,
+        skip_nulls=t.options.nan_policy == "skip",
+        row_range=row_range,
+        storage_options=t.storage_options,
+        notify=notify,
+    )
+
+
 def _score_range(task: Task) -> tuple[int, Accumulator]:
-    pred, label = task.pred.open(), task.label.open()
-    weights = task.weights.open() if isinstance(task.weights, RangeSpec) else task.weights
     parts: list[ScoredChunk] = []
+    inputs = _open(task, (task.start, task.stop))
+    scalar = task.weights if isinstance(task.weights, float) else None
     try:
         result = score_sources(
-            pred, label, options=task.options, weights=weights, sinks=[parts.append] if task.output else ()
+            inputs.pred,
+            inputs.label,
+            options=task.options,
+            weights=inputs.weights if inputs.weights is not None else scalar,
+            sinks=[parts.append] if task.output else (),
+            ids=inputs.ids,
         )
     except InputError as exc:
         if isinstance(exc.row, int) or (isinstance(exc.row, str) and exc.row.isdigit()):
@@ -68,9 +97,8 @@ def _score_range(task: Task) -> tuple[int, Accumulator]:
             ) from None
         raise
     finally:
-        for src in (pred, label, weights):
-            if hasattr(src, "close"):
-                src.close()
+        for c in inputs.closers:
+            c.close()
     if task.output is not None:
         _write_part(task, parts)
     return task.index, result.stats
@@ -123,13 +151,20 @@ def _client(scheduler: Any, workers: int | None) -> Iterator[Any]:
         yield client
 
 
-def _weights_side(weights: Any, storage_options: Mapping[str, Any] | None) -> Side | float | None:
-    if weights is None or isinstance(weights, (int, float)):
-        return None if weights is None else float(weights)
-    name = os.fspath(weights)
-    if not name.lower().endswith(".npy"):
-        raise UsageProblem("with --engine dask, weights are one number or an .npy file")
-    return open_side(name, storage_options)
+@dataclass(frozen=True)
+class _Plan:
+    pred: str
+    label: str
+    weights: str | float | None
+    inputs: InputOptions
+    storage_options: Mapping[str, Any] | None
+    options: ScoreOptions
+
+
+def _boundaries(src: Any) -> list[int] | None:
+    reader = getattr(src, "reader", src)
+    bounds = getattr(reader, "boundaries", None)
+    return bounds() if callable(bounds) else None
 
 
 def score_dask(
@@ -138,35 +173,59 @@ def score_dask(
     *,
     options: ScoreOptions,
     weights: Any = None,
+    inputs: InputOptions | None = None,
     scheduler: Any = None,
     workers: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
     rows_per_task: int | None = None,
     output_dir: str | None = None,
-    pred_column: str | None = None,
-    label_column: str | None = None,
+    notify: Any = None,
 ) -> ScoreResult:
     """Score ``pred`` against ``label`` (paths or URIs) on a Dask cluster; see the module docstring."""
     if options.reduction == "none" and output_dir is None:
         raise UsageProblem("with --engine dask, --reduction none needs an output directory for the losses")
-    p = open_side(os.fspath(pred), storage_options, pred_column)
-    t = open_side(os.fspath(label), storage_options, label_column)
-    w = _weights_side(weights, storage_options)
-    layout = Layout.of(p.shape, options.axis, p.name)  # type: ignore[arg-type]
-    if layout.chunk_axis != 0:
-        raise UsageProblem("with --engine dask the vectors must lie along the last axes, not axis 0")
-    for side in (t, *([w] if isinstance(w, Side) else [])):
-        if side.shape[0] != p.shape[0]:
-            raise InputError(
-                f"has {side.shape[0]} rows but {p.name} has {p.shape[0]}; "
-                "inputs are paired row by row and must have the same number of rows",
-                source=side.name,
-            )
-    rows = p.shape[0]
-    row_bytes = max(1, int(np.prod(p.shape[1:], dtype=np.int64)) * p.dtype.itemsize)
+    w_arg: str | float | None = (
+        None if weights is None else (float(weights) if isinstance(weights, (int, float)) else os.fspath(weights))
+    )
+    plan = _Plan(os.fspath(pred), os.fspath(label), w_arg, inputs or InputOptions(), storage_options, options)
+    # The client opens every input once, as the local engine would, for what the plan needs:
+    # row counts, row-group starts, and the summary's description of each input.
+    opened = _open(plan, None, notify)
+    try:
+        for c in opened.closers:
+            if not c.format.ranged:
+                raise UsageProblem(
+                    f"{c.location.name}: --engine dask reads inputs by row range, which a {c.format.name} "
+                    f"input cannot be; use one of {', '.join(f.name for f in FORMATS.values() if f.ranged)}"
+                )
+        p, t, w = opened.pred, opened.label, opened.weights
+        layout = Layout.of(p.shape, options.axis, p.name)
+        if layout.chunk_axis != 0:
+            raise UsageProblem("with --engine dask the vectors must lie along the last axes, not axis 0")
+        rows = p.shape[0]
+        for side in (t, *([w] if w is not None else [])):
+            if side.shape[0] != rows:
+                raise InputError(
+                    f"has {side.shape[0]} rows but {p.name} has {rows}; "
+                    "inputs are paired row by row and must have the same number of rows",
+                    source=side.name,
+                )
+        assert rows is not None
+        info = {
+            "pred": source_info(p),
+            "label": source_info(t),
+            "weights": {"value": w_arg}
+            if isinstance(w_arg, float)
+            else (source_info(w, vectors=False) if w is not None else None),
+            "notes": list(opened.notes),
+        }
+        bounds = (_boundaries(p), _boundaries(t), _boundaries(w) if w is not None else None)
+        row_bytes = max(1, int(np.prod([d or 1 for d in p.shape[1:]], dtype=np.int64)) * np.dtype(p.dtype).itemsize)
+    finally:
+        for c in opened.closers:
+            c.close()
     target = rows_per_task or max(1, TASK_BYTES // row_bytes)
-    bounds_w = w.boundaries() if isinstance(w, Side) else None
-    ranges = plan_ranges(_merge_bounds(p.boundaries(), bounds_w), t.boundaries(), rows, target)
+    ranges = plan_ranges(_merge_bounds(bounds[0], bounds[2]), bounds[1], rows, target)
     output = None
     if output_dir is not None:
         out_fs, out_path = remote.resolve(output_dir, storage_options)
@@ -176,10 +235,13 @@ def score_dask(
         Task(
             i,
             s,
+            e,
             s * layout.per_row,
-            p.range(s, e),
-            t.range(s, e),
-            w.range(s, e) if isinstance(w, Side) else w,
+            plan.pred,
+            plan.label,
+            plan.weights,
+            plan.inputs,
+            storage_options,
             options,
             output,
         )
@@ -192,18 +254,13 @@ def score_dask(
     acc = Accumulator()
     for i in range(len(tasks)):  # task order: the same merge whatever finished first
         acc.merge(results[i])
-    scalar = w if isinstance(w, float) else None
-    inputs = {
-        "pred": _info(p),
-        "label": _info(t),
-        "weights": {"value": scalar} if scalar is not None else (_info(w) if isinstance(w, Side) else None),
-    }
+    scalar = w_arg if isinstance(w_arg, float) else None
     return ScoreResult(
         loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
         options=options,
         stats=acc,
-        inputs=inputs,
-        loss_shape=tuple(int(d) for d in layout.loss_shape),  # type: ignore[arg-type]
+        inputs=info,
+        loss_shape=tuple(int(d) for d in (rows, *layout.loss_shape[1:])),  # type: ignore[arg-type]
         extra={
             "engine": {
                 "name": "dask",
@@ -219,12 +276,3 @@ def _merge_bounds(a: list[int] | None, b: list[int] | None) -> list[int] | None:
     if a is None or b is None:
         return a if b is None else b
     return sorted(set(a) | set(b))
-
-
-def _info(side: Side) -> dict[str, Any]:
-    return {
-        "path": side.name,
-        "shape": list(side.shape),
-        "dtype": str(side.dtype),
-        **({"format": side.kind} if side.kind != "npy" else {}),
-    }

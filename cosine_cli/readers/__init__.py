@@ -1,189 +1,219 @@
-"""Readers: one registry from a file's format to what reads it.
+"""Readers: from a path, URI or standard input to what reads it, through the one format registry.
 
-Array formats (``.npy``, ``.npz``) open as a :class:`Source` directly; table
-formats (Parquet, CSV, Arrow IPC) open as a :class:`~.table.TableReader`, from
-which views present the chosen columns as Sources (see ``cosine_cli.inputs``).
-Adding a format is one opener and its entries in ``EXTENSIONS`` and ``MAGIC``.
-pyarrow is imported only when a table format is opened.
+:func:`open_input` resolves an argument to a :class:`~.location.Location`, detects its format
+(:mod:`cosine_cli.formats`), and calls the format's opener. Array formats (``.npy``, ``.npz``, ...)
+open as a :class:`Source`; table formats (Parquet, CSV, Arrow IPC, ...) as a
+:class:`~.table.TableReader`, from which views present the chosen columns as Sources (see
+``cosine_cli.inputs``). pyarrow is imported only when a table format (or a URI) is opened.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, UsageProblem
+from ..formats import COMPRESSION_MAGIC, FORMAT_NAMES, FORMATS, Format, by_extension, by_head, looks_like_json
 from .base import DEFAULT_CHUNK_BYTES, ArraySource, Source, rows_for_bytes
-from .npy import NPY_MAGIC, NpySource
+from .location import Location, list_parts, resolve_location
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "ArraySource",
     "Source",
-    "NpySource",
-    "FORMATS",
-    "TABLE_FORMATS",
+    "Location",
+    "ReadOptions",
+    "Opened",
     "detect_format",
+    "resolve_location",
+    "open_input",
+    "open_location",
     "open_source",
-    "open_table",
     "rows_for_bytes",
+    "is_table",
 ]
 
-Opener = Callable[[str], Source]
-
-#: Table formats, opened by :func:`open_table`.
-TABLE_FORMATS: tuple[str, ...] = ("parquet", "csv", "tsv", "arrow", "arrows")
-
-EXTENSIONS: dict[str, str] = {
-    ".npy": "npy",
-    ".npz": "npz",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".parq": "parquet",
-    ".csv": "csv",
-    ".txt": "csv",
-    ".tsv": "tsv",
-    ".arrow": "arrow",
-    ".feather": "arrow",
-    ".ipc": "arrow",
-    ".arrows": "arrows",
-}
-
-MAGIC: list[tuple[bytes, str]] = [
-    (NPY_MAGIC, "npy"),
-    (b"PK\x03\x04", "npz"),
-    (b"PAR1", "parquet"),
-    (b"ARROW1", "arrow"),
-    (b"\xff\xff\xff\xff", "arrows"),
-]
-
-_COMPRESSED = (".gz", ".bz2", ".zst")
+_HEAD = 64
 
 
-def _open_npz(path: str) -> Source:
-    from .npz import open_npz
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read one input (the per-side part of the column and format options)."""
 
-    return open_npz(path)
+    delimiter: str | None = None
+    header: bool | None = None  #: CSV: True / False, or None to detect (a first line of numbers is data)
+    member: str | None = None  #: formats with named members (.npz, ...): which one
+    member_option: str = "--pred-col"  #: the option that names the member, for messages
+    row_range: tuple[int, int] | None = None  #: only rows [start, stop) (Dask tasks)
+    notify: Callable[[str], None] | None = None  #: receives notes about what was inferred
 
-
-OPENERS: dict[str, Opener] = {
-    "npy": NpySource.open,
-    "npz": _open_npz,
-}
-
-FORMATS: tuple[str, ...] = (*OPENERS, *TABLE_FORMATS)
-
-
-def format_from_head(head: bytes) -> str | None:
-    for magic, fmt in MAGIC:
-        if head.startswith(magic):
-            return fmt
-    return None
+    def note(self, message: str) -> None:
+        if self.notify is not None:
+            self.notify(message)
 
 
-def _extension(p: Path) -> str:
-    suffixes = [s.lower() for s in p.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSED:
-        return suffixes[-2] if len(suffixes) > 1 else ""
-    return suffixes[-1] if suffixes else ""
+@dataclass
+class Opened:
+    """An opened input: the reader (a Source or a TableReader), its format and where it lives."""
+
+    reader: Any
+    format: Format
+    location: Location
+
+    def close(self) -> None:
+        self.reader.close()
 
 
-def detect_format(path: str, override: str | None = None) -> str:
-    """The format of ``path``: ``override`` if given, else its magic bytes, else its extension.
+def is_table(x: Any) -> bool:
+    return hasattr(x, "schema") and hasattr(x, "register")
 
-    A directory or a glob pattern is a Parquet dataset; a compressed file is
-    CSV / TSV (by the extension under the compression's).
-    """
+
+def _formats_message() -> str:
+    return ", ".join(FORMAT_NAMES)
+
+
+def format_named(name: str, source: str) -> Format:
+    if name not in FORMATS:
+        raise UsageProblem(f"unknown format {name!r} for {source}; expected one of {_formats_message()}")
+    return FORMATS[name]
+
+
+def detect_format(loc: Location, override: str | None = None) -> Format:
+    """The format of a file or dataset: ``override``, else a directory's marker files or parts,
+    else the file's magic bytes or sniffing rule, else its extension."""
     if override:
-        if override not in FORMATS:
-            raise InputError(f"unknown format {override!r}; expected one of {', '.join(FORMATS)}", source=path)
-        return override
-    p = Path(path)
-    if p.is_dir() or (any(ch in path for ch in "*?[") and not p.exists()):
-        return "parquet"
-    try:
-        with open(p, "rb") as f:
-            head = f.read(16)
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), source=path) from None
+        return format_named(override, loc.name)
+    if loc.is_dataset:
+        return _dataset_format(loc)
+    head = loc.head(_HEAD)
     if not head:
-        raise InputError("is empty", source=path)
-    ext = _extension(p)
-    compressed = bool(p.suffixes) and p.suffixes[-1].lower() in _COMPRESSED
-    fmt = None if compressed else format_from_head(head)
-    if fmt is not None:
-        return fmt
-    if ext in EXTENSIONS:
-        if EXTENSIONS[ext] in ("csv", "tsv"):
-            return EXTENSIONS[ext]
-        raise InputError(f"does not start like a {EXTENSIONS[ext]} file (its extension says {ext})", source=path)
+        raise InputError("is empty", source=loc.name)
+    by_name = by_extension(loc.path)
+    # Magic bytes (and sniffing rules, such as JSON's first byte) win over the extension; a
+    # compressed file is text underneath, known by the extension under the compression's.
+    if not any(head.startswith(m) for m in COMPRESSION_MAGIC):
+        found = by_head(head)
+        if found is not None:
+            return found
+        if by_name is not None and by_name.magic:
+            raise InputError(
+                f"does not start like a {by_name.name} file (its extension says {by_name.name})", source=loc.name
+            )
+    if by_name is not None:
+        return by_name
     raise InputError(
-        f"unrecognised format (extension {ext or 'none'!r}); expected one of {', '.join(sorted(EXTENSIONS))} "
-        "(or give the format with --pred-format / --label-format)",
-        source=path,
+        f"unrecognised format (extension {os.path.splitext(loc.path)[1] or 'none'!r}); expected one of "
+        f"{_formats_message()} (or give the format with --pred-format / --label-format)",
+        source=loc.name,
     )
 
 
-def open_table(path: str, fmt: str, *, stream: Any = None, delimiter: str | None = None, header: bool = True) -> Any:
-    """A :class:`~.table.TableReader` for a table format (``stream``: a pipe, for stdin).
+def _dataset_format(loc: Location) -> Format:
+    """A directory (or glob): a folder format that claims it by a marker file, else a dataset of parts."""
+    import pyarrow.fs as pafs
+
+    if not any(ch in loc.path for ch in "*?["):
+        for f in FORMATS.values():
+            for marker in f.folder_marker:
+                if loc.fs.get_file_info(f"{loc.path.rstrip('/')}/{marker}").type == pafs.FileType.File:
+                    return f
+    by_name = by_extension(loc.path)
+    if by_name is not None and by_name.dataset:
+        return by_name
+    return next(f for f in FORMATS.values() if f.dataset)
+
+
+def open_location(loc: Location, fmt: Format, opts: ReadOptions) -> Any:
+    """The reader of ``fmt`` on ``loc`` (a dataset's parts listed first).
 
     Whatever a decoder raises on malformed bytes while opening (pyarrow's errors, a
     UnicodeDecodeError in a schema name, ...) becomes an InputError naming the file.
     """
+    if loc.is_dataset and loc.parts is None:
+        if not fmt.dataset and not fmt.folder_marker:
+            raise InputError(f"is a directory or pattern; a {fmt.name} input is one file", source=loc.name)
+        if fmt.dataset:
+            loc.parts = list_parts(loc, fmt.extensions)
+    if opts.member is not None and not fmt.members:
+        raise UsageProblem(
+            f"{opts.member_option} {opts.member}: {loc.name} is a {fmt.name} file, which holds no named arrays"
+        )
+    if opts.row_range is not None and not fmt.ranged:
+        raise UsageProblem(f"{loc.name}: a {fmt.name} input cannot be read by row range (--engine dask)")
+    opener = fmt.load()
     try:
-        return _open_table(path, fmt, stream=stream, delimiter=delimiter, header=header)
-    except InputError:
+        return opener(loc, opts)
+    except (InputError, UsageProblem):
         raise
     except Exception as exc:  # noqa: BLE001 - untrusted bytes: every failure to decode is bad input
+        if fmt.kind != "table":
+            raise
         import pyarrow as pa
 
         if not isinstance(exc, (pa.ArrowException, OSError, ValueError, UnicodeDecodeError, EOFError)):
             raise
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"not a readable {fmt} file ({detail})", source=path) from None
+        raise InputError(f"not a readable {fmt.name} file ({detail})", source=loc.name) from None
 
 
-def _open_table(path: str, fmt: str, *, stream: Any, delimiter: str | None, header: bool) -> Any:
-    if fmt == "parquet":
-        from .parquet import ParquetReader
-
-        return ParquetReader(path, buffer=stream)
-    if fmt in ("csv", "tsv"):
-        from .csv import CsvReader
-
-        if fmt == "tsv" and delimiter is None:
-            delimiter = "\t"
-        return CsvReader(path, stream=stream, delimiter=delimiter, header=header)
-    if fmt == "arrow":
-        from .ipc import ArrowFileReader
-
-        return ArrowFileReader(path, source=stream)
-    if fmt == "arrows":
-        from .ipc import ArrowStreamReader
-
-        if stream is None:
-            import pyarrow as pa
-
-            stream = pa.OSFile(path, "rb")
-        return ArrowStreamReader(stream, path)
-    raise InputError(f"{fmt} is not a table format", source=path)
+OptionsFor = ReadOptions | Callable[[Format], ReadOptions]
 
 
-def open_source(path: str | os.PathLike[str], fmt: str | None = None) -> Source:
+def options_for(opts: OptionsFor, fmt: Format) -> ReadOptions:
+    """The read options for a format (a side's column option names a member or a column)."""
+    return opts if isinstance(opts, ReadOptions) else opts(fmt)
+
+
+def open_input(
+    arg: str | os.PathLike[str],
+    override: str | None = None,
+    opts: OptionsFor = ReadOptions(),
+    storage_options: Mapping[str, Any] | None = None,
+) -> Opened:
+    """Open a path, URI or ``"-"`` (standard input) with the format it has (or ``override``)."""
+    name = os.fspath(arg)
+    if name == "-":
+        from ..stdin import open_stdin
+
+        return open_stdin(override, opts)
+    loc = resolve_location(name, storage_options)
+    fmt = detect_format(loc, override)
+    return Opened(open_location(loc, fmt, options_for(opts, fmt)), fmt, loc)
+
+
+def open_source(path: str | os.PathLike[str], fmt: str | None = None, **kwargs: Any) -> Source:
     """Open ``path`` as one Source of vectors (a table's only vector column)."""
-    name = os.fspath(path)
-    fmt = detect_format(name, fmt)
-    if fmt in OPENERS:
-        return OPENERS[fmt](name)
+    opened = open_input(path, fmt, ReadOptions(), kwargs.get("storage_options"))
+    if not is_table(opened.reader):
+        src: Source = opened.reader
+        return src
     from .columns import choose_vectors
     from .table import VectorView, column_label
 
-    reader = open_table(name, fmt)
+    reader = opened.reader
     try:
         columns = choose_vectors(reader, None, exclude=set(), option="--pred-col")
         return VectorView(reader, columns, column_label(columns))
     except BaseException:
         reader.close()
         raise
+
+
+def sniff_stdin_format(head: bytes) -> Format:
+    """Standard input's format from its first bytes: magic, a sniffing rule, else text (CSV).
+
+    JSON text (first non-blank byte ``{`` or ``[``) is never taken for CSV."""
+    found = by_head(head)
+    if found is not None:
+        return found
+    if looks_like_json(head):
+        json_formats = [f for f in FORMATS.values() if f.sniff is not None and f.sniff(head)]
+        if json_formats:
+            return json_formats[0]
+        raise InputError(
+            "looks like JSON (it starts with '{' or '['), which cosloss does not read; convert it to Parquet or .npy",
+            source="-",
+        )
+    return FORMATS["csv"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,6 +60,11 @@ def check_numeric_dtype(dtype: np.dtype[np.generic], name: str) -> None:
 
 class ArraySource:
     """An in-memory array as a :class:`Source` (chunks are views, never copies)."""
+
+    format_name = "array"
+    column: str | None = None
+    columns: list[str] | None = None
+    location: Any = None
 
     def __init__(self, array: NDArray[np.generic], name: str = "<array>") -> None:
         check_numeric_dtype(array.dtype, name)

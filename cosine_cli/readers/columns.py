@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -72,9 +73,16 @@ def check_column(reader: TableReader, name: str, option: str) -> None:
         )
 
 
-def choose_vectors(reader: TableReader, spec: str | None, *, exclude: set[str], option: str) -> list[str]:
+def choose_vectors(
+    reader: TableReader,
+    spec: str | None,
+    *,
+    exclude: set[str],
+    option: str,
+    notify: Callable[[str], None] | None = None,
+) -> list[str]:
     """The vector column(s) of ``reader``: ``spec`` (a name or a glob of scalar columns), else the
-    only vector-like column, else every number column (one a dimension)."""
+    only vector-like column, else the numbered number columns of a wide table (one a dimension)."""
     names = list(reader.schema.names)
     if spec is not None:
         if _is_glob(spec):
@@ -96,7 +104,7 @@ def choose_vectors(reader: TableReader, spec: str | None, *, exclude: set[str], 
         )
     numbers = [n for n in names if kinds[n] == "number" and n not in exclude and not ID_LIKE.match(n)]
     if numbers:
-        return numbers
+        return wide_dimensions(reader.name, numbers, option, notify)
     # Nothing to choose from is a property of the data (exit 3), not of the options.
     raise InputError(
         f"has no vector column (a list of numbers, or number columns); its columns: {_describe(reader, kinds, names)}",
@@ -117,3 +125,66 @@ def choose_scalar(reader: TableReader, spec: str | None, *, exclude: set[str], o
             f"({', '.join(numbers) or 'none'}); choose one with {option}"
         )
     return numbers[0]
+
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _numbered_groups(names: list[str]) -> dict[str, list[tuple[int, str]]]:
+    """Number columns that share a prefix and end in a number (``e0``, ``e1``...), by prefix."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for n in names:
+        m = _NUMBERED.match(n)
+        if m:
+            groups.setdefault(m.group(1), []).append((int(m.group(2)), n))
+    return {k: sorted(v) for k, v in groups.items() if len(v) > 1}
+
+
+def _span(members: list[tuple[int, str]]) -> str:
+    return f"{members[0][1]}..{members[-1][1]} ({len(members)} columns)"
+
+
+def wide_dimensions(
+    name: str, numbers: list[str], option: str, notify: Callable[[str], None] | None = None
+) -> list[str]:
+    """The dimensions of a wide table: its number columns that share a prefix and are numbered
+    0..n-1 (or 1..n), in that order. Number columns beside them (``doc_id``, ``score``) are never
+    mixed in silently: the numbered group is taken and the rest named in a note; several numbered
+    groups are refused with each listed; without any, every number column is a dimension (noted)."""
+    if len(numbers) == 1:
+        return numbers
+    groups = _numbered_groups(numbers)
+    if len(groups) > 1:
+        listed = "; ".join(f"{prefix or '(no prefix)'}: {_span(m)}" for prefix, m in groups.items())
+        first = next(iter(groups))
+        raise UsageProblem(
+            f"{name} has {len(groups)} groups of numbered columns ({listed}); choose one with "
+            f"{option} '{first}*' (or --columns)"
+        )
+    if not groups:
+        # No numbered dimensions to tell the vector from metadata: every number column is a
+        # dimension, and the note says which were taken.
+        if notify is not None:
+            notify(
+                f"{name}: the vector is all {len(numbers)} number columns ({', '.join(numbers[:8])}"
+                f"{', ...' if len(numbers) > 8 else ''}); choose its columns with {option} GLOB"
+            )
+        return numbers
+    prefix, members = next(iter(groups.items()))
+    indices = [i for i, _ in members]
+    start = indices[0]
+    if start not in (0, 1) or indices != list(range(start, start + len(indices))):
+        missing = sorted(set(range(start, indices[-1] + 1)) - set(indices))
+        problem = f"misses {prefix}{missing[0]}" if missing else f"starts at {prefix}{start}"
+        raise UsageProblem(
+            f"{name}: the numbered columns {_span(members)} are not the dimensions 0..n-1 ({problem}); "
+            f"name the vector's columns with {option} GLOB"
+        )
+    dims = [n for _, n in members]
+    others = [n for n in numbers if n not in dims]
+    if others and notify is not None:
+        notify(
+            f"{name}: the vector is the {len(dims)} numbered columns {_span(members)}; other number "
+            f"columns are left out ({', '.join(others)}); choose otherwise with {option} GLOB"
+        )
+    return dims

@@ -11,14 +11,16 @@ from __future__ import annotations
 import csv as pycsv
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import InputError
+from ..formats import FORMATS, looks_like_json, split_compression
+from .location import Location
 from .streams import COMPRESSION_EXTENSIONS, COMPRESSION_MAGIC, Prefixed, read_head
 from .table import TableReader
 
@@ -63,39 +65,57 @@ class CsvReader(TableReader):
     format_name = "csv"
 
     def __init__(
-        self, path: str, *, stream: BinaryIO | None = None, delimiter: str | None = None, header: bool = True
+        self,
+        loc: Location,
+        *,
+        delimiter: str | None = None,
+        header: bool | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
-        name = path
-        self._path = path if stream is None else None
-        suffixes = [s.lower() for s in Path(path).suffixes] if stream is None else []
-        if stream is None:
-            self._codec = COMPRESSION_EXTENSIONS.get(suffixes[-1]) if suffixes else None
+        name = loc.name
+        self._loc: Location | None = None if loc.is_stdin else loc
+        if self._loc is not None:
+            base, self._codec = split_compression(loc.path)
             raw: Any = self._open_raw()
         else:
+            stream = loc.stream
             head = read_head(stream, 4)
             self._codec = next((c for magic, c in COMPRESSION_MAGIC if head.startswith(magic)), None)
             raw = Prefixed(head, stream)
+            base = ""
         plain = _decompressed(raw, self._codec)
         first = self._head_bytes(plain, name)
         self._owned: list[Any] = []  # streams this reader opened and closes
-        if self._path is None:
+        if self._loc is None:
             self._stream: Any = Prefixed(first, plain)
         else:  # every read opens the file afresh; the head is only for the header and a sample
             plain.close()
             self._stream = None
+        if looks_like_json(first):
+            raise InputError(
+                "is JSON (its first character is '{' or '['), not CSV; JSON is never read as CSV" + _json_hint(),
+                source=name,
+            )
         line = first.split(b"\n", 1)[0]
         try:
             text = line.decode("utf-8-sig").rstrip("\r")
         except UnicodeDecodeError:
             raise InputError("the header is not valid UTF-8", source=name, row="line 1") from None
         if delimiter is None:
-            is_tsv = any(s == ".tsv" for s in suffixes)
-            delimiter = "\t" if is_tsv else detect_delimiter(text)
+            delimiter = "\t" if base.lower().endswith(".tsv") else detect_delimiter(text)
         self.delimiter = delimiter
         try:
             cells = next(pycsv.reader([text], delimiter=delimiter), [])
         except pycsv.Error as exc:  # a stray carriage return or NUL in the header line
             raise InputError(f"the header line cannot be parsed ({exc})", source=name, row="line 1") from None
+        if header is None:
+            header = _has_header(cells)
+            if not header:
+                last = f"f{len(cells) - 1}" if len(cells) > 1 else ""
+                (notify or (lambda m: None))(
+                    f"{name}: no header line (its first line is all numbers), so it is data; columns are "
+                    f"f0{'..' + last if last else ''}. Pass --header if the first line is one."
+                )
         names = [c.strip() for c in cells] if header else [f"f{i}" for i in range(len(cells))]
         if not names:
             raise InputError("is empty", source=name)
@@ -111,11 +131,8 @@ class CsvReader(TableReader):
         self._block = max(_BLOCK, min(_MAX_HEADER, 8 * longest))
 
     def _open_raw(self) -> Any:
-        assert self._path is not None
-        try:
-            return pa.OSFile(self._path, "rb")
-        except OSError as exc:
-            raise InputError(exc.strerror or str(exc), source=self._path) from None
+        assert self._loc is not None
+        return self._loc.open_file()
 
     def _reopen(self) -> Any:
         """The file from its start, decompressed, as a new stream (closed with the reader)."""
@@ -126,15 +143,20 @@ class CsvReader(TableReader):
     @staticmethod
     def _head_bytes(plain: Any, name: str) -> bytes:
         """At least the header line and, where the file has them, a few data lines."""
-        head = b""
-        while head.count(b"\n") < 8 and len(head) < _MAX_HEADER:
+        pieces: list[bytes] = []
+        lines = size = 0
+        # pieces joined once at the end: growing one bytes object would be quadratic in its size
+        while lines < 8 and size < _MAX_HEADER:
             try:
                 more = plain.read(1 << 16)
             except (OSError, pa.ArrowInvalid) as exc:
                 raise InputError(f"cannot decompress ({_short(exc)})", source=name) from None
             if not more:
                 break
-            head += more
+            pieces.append(more)
+            lines += more.count(b"\n")
+            size += len(more)
+        head = b"".join(pieces)
         if not head.strip():
             raise InputError("is empty", source=name)
         return head
@@ -171,7 +193,7 @@ class CsvReader(TableReader):
         return None if reader is None else _read_next(reader, self.name, False)
 
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        numbers = self.number_columns & set(columns) if self._path is not None else set()
+        numbers = self.number_columns & set(columns) if self._loc is not None else set()
         done = 0
         if numbers:
             try:
@@ -184,7 +206,7 @@ class CsvReader(TableReader):
                 pass  # read on as text from the first row not yet handed out
         # Rows already handed out are dropped by count here: pyarrow's skip_rows_after_names
         # counts blank lines too, and would hand a row out twice after one.
-        source = self._stream if self._path is None else self._reopen()
+        source = self._stream if self._loc is None else self._reopen()
         reader = self._reader(source, columns, set())
         while reader is not None and (b := _read_next(reader, self.name, False)) is not None:
             if done >= b.num_rows:
@@ -239,3 +261,43 @@ def csv_like(path: str) -> bool:
 
 def is_csv_path(path: str | os.PathLike[str]) -> bool:
     return csv_like(os.fspath(path))
+
+
+_NUMBER_CELL = re.compile(r"^\s*[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|(?i:nan|inf|infinity))\s*$")
+
+
+def _is_number_text(cell: str) -> bool:
+    """A number, or numbers separated by blanks (a space-delimited row read as one cell)."""
+    parts = cell.split()
+    return bool(parts) and all(_NUMBER_CELL.match(p) for p in parts)
+
+
+def _has_header(cells: list[str]) -> bool:
+    """Whether a first line is a header: not when every cell is a number (``np.savetxt`` writes no
+    header) -- unless the cells are 0, 1, 2, ... in order, the column names pandas gives a frame
+    made from an array (``pd.DataFrame(x).to_csv(index=False)``)."""
+    if not cells or not all(_is_number_text(c) for c in cells):
+        return True
+    stripped = [c.strip() for c in cells]
+    return stripped in ([str(i) for i in range(len(cells))], [str(i) for i in range(1, len(cells) + 1)])
+
+
+def _json_hint() -> str:
+    json_formats = [f.name for f in FORMATS.values() if f.sniff is not None]
+    if json_formats:
+        return f" (read it as {' or '.join(json_formats)}: drop --pred-format / --label-format csv)"
+    return "; convert it to Parquet or .npy"
+
+
+def open_csv(loc: Location, opts: Any) -> CsvReader:
+    """The registry's opener for CSV (delimiter detected unless given)."""
+    reader = CsvReader(loc, delimiter=opts.delimiter, header=opts.header, notify=opts.notify)
+    reader.location = loc
+    return reader
+
+
+def open_tsv(loc: Location, opts: Any) -> CsvReader:
+    """The registry's opener for TSV: CSV with tabs."""
+    reader = CsvReader(loc, delimiter=opts.delimiter or "\t", header=opts.header, notify=opts.notify)
+    reader.location = loc
+    return reader

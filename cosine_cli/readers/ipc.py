@@ -12,7 +12,14 @@ import pyarrow.ipc as ipc
 from ..errors import InputError
 from .table import TableReader
 
-__all__ = ["ArrowFileReader", "ArrowStreamReader", "ARROW_FILE_MAGIC", "ARROW_STREAM_MAGIC"]
+__all__ = [
+    "ArrowFileReader",
+    "ArrowStreamReader",
+    "ARROW_FILE_MAGIC",
+    "ARROW_STREAM_MAGIC",
+    "open_arrow_file",
+    "open_arrow_stream",
+]
 
 ARROW_FILE_MAGIC = b"ARROW1"
 #: an IPC stream starts with a continuation marker before its schema message
@@ -37,8 +44,17 @@ class ArrowFileReader(TableReader):
         self.row_groups = self._reader.num_record_batches
 
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        lo, hi = self.row_range if self.row_range is not None else (0, None)
+        first = 0
         for i in range(self._reader.num_record_batches):
-            yield self._reader.get_batch(i).select(columns)
+            batch = self._reader.get_batch(i)
+            start, first = first, first + batch.num_rows
+            if first <= lo:
+                continue
+            if hi is not None and start >= hi:
+                return
+            batch = batch.slice(max(lo - start, 0), (hi if hi is not None else first) - max(start, lo))
+            yield batch.select(columns)
 
     def _sample(self, columns: list[str]) -> pa.RecordBatch | None:
         if self._reader.num_record_batches == 0:
@@ -81,3 +97,29 @@ class ArrowStreamReader(TableReader):
         super().close()
         if hasattr(self._source, "close"):
             self._source.close()
+
+
+def open_arrow_file(loc: Any, opts: Any) -> ArrowFileReader:
+    """The registry's opener for Arrow IPC files (any file system, or a buffered stdin)."""
+    reader = ArrowFileReader(loc.name, source=loc.stream if loc.is_stdin else loc.open_file())
+    if opts.row_range is not None:
+        start, stop = opts.row_range
+        if not 0 <= start <= stop <= (reader.num_rows or 0):
+            reader.close()
+            raise InputError(f"rows {start}..{stop} are not a range of its {reader.num_rows} rows", source=loc.name)
+        reader.row_range = (start, stop)
+        reader.num_rows = stop - start
+    reader.location = loc
+    return reader
+
+
+def open_arrow_stream(loc: Any, opts: Any) -> ArrowStreamReader:
+    """The registry's opener for Arrow IPC streams (a file, or a pipe)."""
+    source = loc.stream if loc.is_stdin else loc.open_file()
+    try:
+        reader = ArrowStreamReader(source, loc.name)
+    except BaseException:
+        source.close()
+        raise
+    reader.location = loc
+    return reader

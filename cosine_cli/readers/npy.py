@@ -11,7 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from ..errors import InputError
 from .base import check_numeric_dtype
 
-__all__ = ["NpySource", "NPY_MAGIC"]
+__all__ = ["NpySource", "NPY_MAGIC", "open_npy"]
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -53,7 +53,13 @@ def _file_size(f: BinaryIO) -> int:
 class NpySource:
     """A ``.npy`` file (or stream) as a :class:`~cosine_cli.readers.base.Source`."""
 
-    def __init__(self, f: BinaryIO, name: str, *, seekable: bool | None = None) -> None:
+    format_name = "npy"
+    location: Any = None  #: where it was opened from (readers.location.Location)
+    column: str | None = None  #: the member of an archive, for formats that have them
+
+    def __init__(
+        self, f: BinaryIO, name: str, *, seekable: bool | None = None, row_range: tuple[int, int] | None = None
+    ) -> None:
         self._f = f
         self.name = name
         self._shape, self.fortran_order, dtype = _read_header(f, name)
@@ -71,6 +77,19 @@ class NpySource:
                     f"{self._shape}, the file has {size - self._offset}",
                     source=name,
                 )
+        if row_range is not None:
+            self._restrict(*row_range)
+
+    def _restrict(self, start: int, stop: int) -> None:
+        """Only rows [start, stop): read from where they start (a Dask task's range)."""
+        if self.fortran_order and len(self._shape) > 1:
+            raise InputError("is in Fortran order; a row range needs a C-order .npy file", source=self.name)
+        if not self._seekable or not self._shape or not 0 <= start <= stop <= self._shape[0]:
+            raise InputError(f"rows {start}..{stop} are not a range of this file", source=self.name)
+        row_bytes = int(np.prod(self._shape[1:], dtype=np.int64)) * self.file_dtype.itemsize
+        self._offset += start * row_bytes
+        self._f.seek(self._offset)
+        self._shape = (stop - start, *self._shape[1:])
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> NpySource:
@@ -183,3 +202,17 @@ class NpySource:
         finally:
             array = None  # the map cannot close while a view of it lives
             mapping.close()
+
+
+def open_npy(loc: Any, opts: Any) -> NpySource:
+    """The registry's opener: a file on any file system, or standard input."""
+    if loc.is_stdin:
+        return NpySource(loc.stream, "-", seekable=False)
+    f = loc.open_os_file()
+    try:
+        src = NpySource(f, loc.name, row_range=opts.row_range)
+    except BaseException:
+        f.close()
+        raise
+    src.location = loc
+    return src

@@ -39,6 +39,10 @@ class TableReader:
     prunes = True
     num_rows: int | None = None
     row_groups: int | None = None
+    #: where the table was opened from (readers.location.Location)
+    location: Any = None
+    #: only rows [start, stop) are read (a Dask task's range); None: all
+    row_range: tuple[int, int] | None = None
 
     def __init__(self, name: str, schema: pa.Schema) -> None:
         self.name = name
@@ -138,6 +142,10 @@ class TableReader:
 
     def sample(self, columns: list[str]) -> pa.RecordBatch | None:
         return self._sample(columns) if columns else None
+
+    def boundaries(self) -> list[int] | None:
+        """Rows where a task may start without decoding data twice; None: anywhere."""
+        return None
 
 
 def _check_names(schema: pa.Schema, name: str) -> None:

@@ -1,0 +1,93 @@
+"""Standard input as an input: its format sniffed from its first bytes, read through the registry.
+
+Formats that need to seek (Parquet, Arrow files, .npz: ``Format.seekable``) are read into memory
+first; the others stream.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from typing import Any
+
+from .errors import InputError
+from .formats import FORMATS
+
+__all__ = ["RAW_STDIN", "open_stdin", "stdin_used"]
+
+#: Set by the ``cosloss`` command (cli.main), which owns the process: read standard input
+#: through a descriptor of its own. A library caller's ``sys.stdin.buffer`` may already hold
+#: bytes it read ahead, so the library reads through it.
+RAW_STDIN = False
+#: Whether this process has opened standard input as an input (cli.main then exits at once:
+#: a pyarrow thread may still be reading the pipe, and the interpreter's shutdown would wait
+#: for it or abort on it).
+stdin_used = False
+#: (device, inode) of the file behind standard input, when it is one (outputs must not replace it)
+stdin_identity: tuple[int, int] | None = None
+
+
+def _stdin() -> tuple[Any, bool]:
+    """Standard input, and whether the returned file is ours to close.
+
+    Under the command, an unbuffered duplicate of descriptor 0: a reader thread may sit in a
+    read on a pipe that stalls when the run stops; on ``sys.stdin.buffer`` that read holds the
+    buffer's lock, and the interpreter, closing ``sys.stdin`` on the way out, would abort on it.
+    """
+    global stdin_used, stdin_identity
+    if sys.stdin is None:  # descriptor 0 was closed (`<&-`)
+        raise InputError("standard input is closed", source="-")
+    stdin_used = True
+    try:
+        st = os.fstat(sys.stdin.fileno())
+        stdin_identity = (st.st_dev, st.st_ino)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+    if RAW_STDIN:
+        try:
+            return open(os.dup(sys.stdin.fileno()), "rb", buffering=0), True  # noqa: SIM115
+        except (AttributeError, OSError, ValueError):  # replaced by a test runner
+            pass
+    return sys.stdin.buffer, False
+
+
+def open_stdin(override: str | None, opts: Any) -> Any:
+    """Standard input opened with the format its first bytes show (or ``override``)."""
+    from .readers import Opened, format_named, open_location, options_for, sniff_stdin_format
+    from .readers.location import Location
+    from .readers.streams import Prefixed, read_all, read_head
+
+    stream, owned = _stdin()
+    try:
+        head = read_head(stream, 64)
+        if not head:
+            raise InputError("is empty", source="-")
+        fmt = format_named(override, "-") if override else sniff_stdin_format(head)
+        loc = Location("-", None, "")
+        if fmt.seekable:
+            data = head + read_all(stream)
+            if owned:
+                stream.close()
+            owned = False
+            if fmt.kind == "table":
+                import pyarrow as pa
+
+                loc.stream = pa.BufferReader(data)
+            else:
+                loc.stream = io.BytesIO(data)
+        else:
+            loc.stream = Prefixed(head, stream, own_rest=owned)
+            owned = False  # the reader closes it now
+        return Opened(open_location(loc, fmt, options_for(opts, fmt)), fmt, loc)
+    except BaseException:
+        if owned:
+            stream.close()
+        elif isinstance(getattr(locals().get("loc"), "stream", None), Prefixed):
+            locals()["loc"].stream.close()
+        raise
+
+
+def stdin_format_names() -> list[str]:
+    """The formats that can be read from a pipe without buffering it whole."""
+    return [f.name for f in FORMATS.values() if not f.seekable]
