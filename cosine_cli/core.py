@@ -16,6 +16,8 @@ from typing import Final, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from .losses import LOSS_REGISTRY, loss_names
+
 __all__ = [
     "COMPAT_EPSILON",
     "LOSSES",
@@ -38,7 +40,7 @@ COMPAT_EPSILON: Final[dict[str, float]] = {
     "exact": 0.0,
 }
 
-LOSSES: Final[tuple[str, ...]] = ("negative", "distance", "squared")
+LOSSES: Final[tuple[str, ...]] = loss_names()  # the registry, cosine_cli.losses
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -214,14 +216,13 @@ def cosine_similarity(
 
 
 def loss_from_cos(cos: FloatArray, kind: str = "negative") -> FloatArray:
-    """Turn cosine similarities into losses: -cos, 1 - cos or (1 - cos)^2."""
-    if kind == "negative":
-        return np.negative(cos)
-    if kind == "distance":
-        return 1.0 - cos
-    if kind == "squared":
-        return np.square(1.0 - cos)
-    raise ValueError(f"unknown loss {kind!r}; expected one of {', '.join(LOSSES)}")
+    """Turn cosine similarities into losses by the registry's rule (-cos, 1 - cos, (1 - cos)^2, ...)."""
+    loss = LOSS_REGISTRY.get(kind)
+    if loss is None:
+        raise ValueError(f"unknown loss {kind!r}; expected one of {', '.join(LOSSES)}")
+    if loss.needs:
+        raise ValueError(f"loss {kind!r} needs the per-row columns {', '.join(loss.needs)}")
+    return loss.per_row(cos, {})
 
 
 def cosine_loss(

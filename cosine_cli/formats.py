@@ -25,6 +25,7 @@ __all__ = [
     "by_head",
     "describe_formats",
     "looks_like_json",
+    "formats_markdown",
 ]
 
 Kind = Literal["array", "table"]
@@ -198,3 +199,11 @@ def describe_formats() -> list[dict[str, str]]:
         }
         for f in FORMATS.values()
     ]
+
+
+def formats_markdown() -> str:
+    """The README's table of formats (tests/test_one_input_layer.py keeps the two equal)."""
+    lines = ["| format | kind | extensions | what |", "|---|---|---|---|"]
+    for row in describe_formats():
+        lines.append(f"| `{row['name']}` | {row['kind']} | {row['extensions']} | {row['description']} |")
+    return "\n".join(lines)

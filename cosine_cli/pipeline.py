@@ -14,7 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .accumulate import REDUCTIONS, Accumulator, ScoredChunk, reduce_loss
-from .core import COMPAT_EPSILON, LOSSES, cosine_rows, loss_from_cos
+from .core import COMPAT_EPSILON, LOSSES, cosine_rows
+from .losses import LOSS_REGISTRY
 from .errors import InputError, UsageProblem
 from .ids import add_id_streams, chunk_ids
 from .readers.base import Source, rows_for_bytes
@@ -376,7 +377,8 @@ def score_sources(
                 share = weight / layout.per_row
             else:
                 weight = w.reshape(-1)
-        chunk = ScoredChunk(offset, r.cos, loss_from_cos(r.cos, options.loss), r.zero, skipped, weight, share)
+        loss = LOSS_REGISTRY[options.loss].per_row(r.cos, {})
+        chunk = ScoredChunk(offset, r.cos, loss, r.zero, skipped, weight, share)
         if id_at:
             chunk.ids = chunk_ids(parts, id_at, names, offset)
         acc.update(chunk)

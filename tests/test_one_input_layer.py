@@ -114,3 +114,9 @@ def test_a_file_uri_takes_every_column_option(runner: CliRunner, pair_file: Path
     # list<string> beside the vectors no longer makes "2 list columns" by URI
     summary = _run(runner, f"file://{pair_file}", f"file://{pair_file}", "--pred-col", "pred", "--label-col", "label")
     assert summary["rows"] == 600
+
+
+def test_readme_format_table_is_the_registry() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- formats:start -->\n", 1)[1].split("\n<!-- formats:end -->", 1)[0]
+    assert block == formats.formats_markdown()

@@ -77,7 +77,9 @@ def _numbers(values: pa.Array) -> NDArray[np.generic]:
     """A flat numeric Arrow array as NumPy: zero-copy for floats without nulls;
     integers become float64, nulls NaN."""
     if pa.types.is_integer(values.type):
-        values = values.cast(pa.float64())
+        # safe=False: integers beyond 2**53 round to the nearest float64, as NumPy's astype
+        # does for the same values in a .npy file (a safe cast refuses them)
+        values = values.cast(pa.float64(), safe=False)
     return values.to_numpy(zero_copy_only=False)
 
 

@@ -104,7 +104,16 @@ def choose_vectors(
         )
     numbers = [n for n in names if kinds[n] == "number" and n not in exclude and not ID_LIKE.match(n)]
     if numbers:
-        return wide_dimensions(reader.name, numbers, option, notify)
+        # A text column numbered like the dimensions (e1 whose first cell is "#DIV/0!") is one of
+        # them: taken in, its bad cell is an error naming the row, never a dimension left out.
+        prefixes = {m.group(1) for m in map(_NUMBERED.match, numbers) if m}
+        numbered_text = {
+            n
+            for n in names
+            if kinds[n] == "text" and n not in exclude and (m := _NUMBERED.match(n)) and m.group(1) in prefixes
+        }
+        candidates = [n for n in names if n in numbered_text or n in numbers]
+        return wide_dimensions(reader.name, candidates, option, notify)
     # Nothing to choose from is a property of the data (exit 3), not of the options.
     raise InputError(
         f"has no vector column (a list of numbers, or number columns); its columns: {_describe(reader, kinds, names)}",
@@ -184,7 +193,7 @@ def wide_dimensions(
     others = [n for n in numbers if n not in dims]
     if others and notify is not None:
         notify(
-            f"{name}: the vector is the {len(dims)} numbered columns {_span(members)}; other number "
+            f"{name}: the vector is the numbered columns {_span(members)}; other number "
             f"columns are left out ({', '.join(others)}); choose otherwise with {option} GLOB"
         )
     return dims

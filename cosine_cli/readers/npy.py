@@ -8,6 +8,7 @@ is never unpickled (object arrays are refused from the header alone).
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 from collections.abc import Iterator
@@ -40,6 +41,10 @@ def _read_header(f: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtyp
         raise InputError(f"not a readable .npy file ({detail})", source=name) from None
     if any(int(d) < 0 for d in shape):
         raise InputError(f"not a readable .npy file (negative dimension in shape {shape})", source=name)
+    # Python integers: a hostile header's dimensions must not overflow NumPy's int64 products
+    size = math.prod(int(d) for d in shape) * np.dtype(dtype).itemsize
+    if size >= 1 << 62:
+        raise InputError(f"not a readable .npy file (its header promises {size} bytes, shape {shape})", source=name)
     return tuple(int(d) for d in shape), bool(fortran), np.dtype(dtype)
 
 
