@@ -15,9 +15,9 @@ from numpy.typing import NDArray
 
 from .accumulate import REDUCTIONS, Accumulator, ScoredChunk, reduce_loss
 from .core import COMPAT_EPSILON, LOSSES, cosine_rows
-from .losses import LOSS_REGISTRY
 from .errors import InputError, UsageProblem
 from .ids import add_id_streams, chunk_ids
+from .losses import LOSS_REGISTRY
 from .readers.base import Source, rows_for_bytes
 from .sketch import WorstK
 
