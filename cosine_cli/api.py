@@ -167,7 +167,8 @@ def _input_options(columns: dict[str, Any], formats: dict[str, str | None]) -> A
     from .inputs import InputOptions
 
     try:
-        return InputOptions(**columns, **{k: v for k, v in formats.items() if v is not None})
+        chosen: dict[str, Any] = {k: v for k, v in formats.items() if v is not None}
+        return InputOptions(**columns, **chosen)
     except TypeError as exc:
         raise UsageProblem(str(exc)) from None
 
@@ -239,5 +240,5 @@ def score_chunks(
     streams = itertools.tee(rest, len(head))
     names = ("pred", "label", "weights")[: len(streams)]
     sources = [IterSource(_part(s, i), name) for i, (s, name) in enumerate(zip(streams, names, strict=True))]
-    w: Source | float | None = sources[2] if len(sources) > 2 else weight  # type: ignore[assignment]
-    return score(sources[0], sources[1], weights=w, **options)  # type: ignore[arg-type]
+    w: Source | float | None = sources[2] if len(sources) > 2 else weight
+    return score(sources[0], sources[1], weights=w, **options)

@@ -277,7 +277,8 @@ def _weight_view(p: Any, t: Any, w_opened: Opened | None, opts: InputOptions) ->
         if not tables:
             raise UsageProblem("{weight_col} needs a table input (Parquet, CSV, Arrow); both inputs are array files")
         raise UsageProblem(f"{{weight_col}} {opts.weight_col}: no such column in {' or '.join(x.name for x in tables)}")
-    return ScalarView(owner, [opts.weight_col], opts.weight_col)  # type: ignore[list-item]
+    column = str(opts.weight_col)
+    return ScalarView(owner, [column], column)
 
 
 def path_like(x: Any) -> bool:

@@ -6,6 +6,7 @@ readers (Sources) -> ``aligned`` re-chunking -> ``core.cosine_rows`` ->
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -188,8 +189,8 @@ def _weight_plan(weights: Source, layout: Layout, pred_name: str) -> WeightPlan:
         return WeightPlan("full")
     if len(ws) == 1 and len(ls) > 1 and lead_ok:
         return WeightPlan("row")
-    n_w = "?" if any(d is None for d in ws) else int(np.prod(ws, dtype=np.int64))
-    n_v = "?" if any(d is None for d in ls) else int(np.prod(ls, dtype=np.int64))
+    n_w = "?" if any(d is None for d in ws) else math.prod(d or 0 for d in ws)
+    n_v = "?" if any(d is None for d in ls) else math.prod(d or 0 for d in ls)
     expect = f"{_describe_shape(ls)}" + (f" or {_describe_shape(ls[:1])}" if len(ls) > 1 else "")
     raise InputError(
         f"has {n_w} weights in shape {_describe_shape(ws)} but {pred_name} has {n_v} vectors "

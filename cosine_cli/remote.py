@@ -169,7 +169,7 @@ def _fsspec(scheme: str, text: str, options: Mapping[str, Any]) -> tuple[pafs.Fi
     import pyarrow.fs as pafs
 
     try:
-        import fsspec  # noqa: PLC0415 - optional, and only for schemes pyarrow lacks
+        import fsspec  # type: ignore[import-untyped]  # noqa: PLC0415 - optional, only for schemes pyarrow lacks
     except ImportError:
         raise UsageProblem(f"{scheme}:// needs fsspec (pip install fsspec and its {scheme} package)") from None
     fs = fsspec.filesystem(scheme, **options)
@@ -274,7 +274,7 @@ def atomic_output(fs: pafs.FileSystem, path: str) -> Iterator[BinaryIO]:
         fs.create_dir(parent, recursive=True)
     stream = fs.open_output_stream(tmp)
     try:
-        yield stream  # type: ignore[misc]
+        yield stream
         stream.close()
         fs.move(tmp, path)
     except BaseException:

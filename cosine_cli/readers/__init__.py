@@ -114,7 +114,7 @@ def _dataset_format(loc: Location) -> Format:
     """A directory (or glob): a folder format that claims it by a marker file, else a dataset of parts."""
     import pyarrow.fs as pafs
 
-    if not any(ch in loc.path for ch in "*?["):
+    if not any(ch in loc.path for ch in "*?[") and loc.fs is not None:
         for f in FORMATS.values():
             for marker in f.folder_marker:
                 if loc.fs.get_file_info(f"{loc.path.rstrip('/')}/{marker}").type == pafs.FileType.File:
@@ -177,7 +177,8 @@ def open_input(
     if name == "-":
         from ..stdin import open_stdin
 
-        return open_stdin(override, opts)
+        opened: Opened = open_stdin(override, opts)
+        return opened
     loc = resolve_location(name, storage_options)
     fmt = detect_format(loc, override)
     return Opened(open_location(loc, fmt, options_for(opts, fmt)), fmt, loc)

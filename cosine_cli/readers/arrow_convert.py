@@ -36,7 +36,7 @@ def is_text(t: pa.DataType) -> bool:
 
 
 def is_scalar_number(t: pa.DataType) -> bool:
-    return pa.types.is_floating(t) or pa.types.is_integer(t)
+    return bool(pa.types.is_floating(t) or pa.types.is_integer(t))
 
 
 def is_vector_type(t: pa.DataType) -> bool:
@@ -50,7 +50,8 @@ def vector_dtype(t: pa.DataType) -> np.dtype[np.generic]:
     """The NumPy dtype vectors of Arrow type ``t`` convert to (integers and text become float64)."""
     inner = t.value_type if is_vector_type(t) else t
     if pa.types.is_floating(inner):
-        return np.dtype(inner.to_pandas_dtype())
+        found: np.dtype[np.generic] = np.dtype(inner.to_pandas_dtype())
+        return found
     return np.dtype(np.float64)
 
 
@@ -80,7 +81,8 @@ def _numbers(values: pa.Array) -> NDArray[np.generic]:
         # safe=False: integers beyond 2**53 round to the nearest float64, as NumPy's astype
         # does for the same values in a .npy file (a safe cast refuses them)
         values = values.cast(pa.float64(), safe=False)
-    return values.to_numpy(zero_copy_only=False)
+    out: NDArray[np.generic] = values.to_numpy(zero_copy_only=False)
+    return out
 
 
 def _fixed_size(arr: pa.FixedSizeListArray) -> NDArray[np.generic]:
@@ -231,7 +233,9 @@ def to_matrix(
                 f"vectors of dimension {m.shape[1]}, earlier ones {dim}", source=source, row=offset, column=column
             )
         child = _child_slice(arr)
-        elem_null = None if child.null_count == 0 else np.asarray(child.is_null()).reshape(m.shape).any(axis=1)
+        elem_null: NDArray[np.bool_] | None = (
+            None if child.null_count == 0 else np.asarray(np.asarray(child.is_null()).reshape(m.shape).any(axis=1))
+        )
         return _check_elements(m, row_null, elem_null, ctx)
     m = _variable(arr, ~row_null, ctx)
     elem_null = (_has_null_elements(arr) & ~row_null) if arr.values.null_count else None
@@ -256,7 +260,8 @@ def _has_null_elements(arr: pa.Array) -> NDArray[np.bool_]:
     offsets = np.asarray(arr.offsets)
     nulls = np.asarray(arr.values.is_null()).astype(np.int64)
     csum = np.concatenate([[0], np.cumsum(nulls)])
-    return (csum[offsets[1:]] - csum[offsets[:-1]]) > 0
+    has: NDArray[np.bool_] = (csum[offsets[1:]] - csum[offsets[:-1]]) > 0
+    return has
 
 
 def _wide(arrays: list[pa.Array], ctx: _Context, names: Sequence[str] | None) -> NDArray[np.generic]:
@@ -272,7 +277,7 @@ def _wide(arrays: list[pa.Array], ctx: _Context, names: Sequence[str] | None) ->
     null_cols = [j for j, a in enumerate(parts) if a.null_count]
     if null_cols and not ctx.skip_nulls:
         masks = np.stack([_null_mask(parts[j]) for j in null_cols], axis=1)
-        i = _first_null(masks.any(axis=1))
+        i = _first_null(np.asarray(masks.any(axis=1)))
         k = null_cols[int(np.argmax(masks[i]))]
         raise InputError(
             "empty or null cell (use --nan-policy skip to leave such vectors out)",

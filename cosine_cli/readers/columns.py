@@ -133,7 +133,7 @@ def choose_scalar(reader: TableReader, spec: str | None, *, exclude: set[str], o
             f"{reader.name} has {len(numbers)} number columns "
             f"({', '.join(numbers) or 'none'}); choose one with {option}"
         )
-    return numbers[0]
+    return str(numbers[0])
 
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")

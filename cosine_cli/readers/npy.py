@@ -26,6 +26,22 @@ __all__ = ["NpySource", "NPY_MAGIC", "open_npy"]
 NPY_MAGIC = b"\x93NUMPY"
 
 
+def _header_any_version(f: BinaryIO, version: tuple[int, int]) -> tuple[Any, bool, Any]:
+    """Format 3.0 (a UTF-8 header) and later: NumPy's own private reader, where this NumPy has it
+    (it moved to ``numpy.lib._format_impl`` in NumPy 2)."""
+    import importlib
+
+    for module in ("numpy.lib._format_impl", "numpy.lib.format"):
+        try:
+            reader = getattr(importlib.import_module(module), "_read_array_header", None)
+        except ImportError:
+            continue
+        if reader is not None:
+            found: tuple[Any, bool, Any] = reader(f, version)
+            return found
+    raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported by this NumPy")
+
+
 def _read_header(f: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtype[np.generic]]:
     try:
         version = npy_format.read_magic(f)
@@ -34,7 +50,7 @@ def _read_header(f: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtyp
         elif version == (2, 0):
             shape, fortran, dtype = npy_format.read_array_header_2_0(f)
         else:
-            shape, fortran, dtype = npy_format._read_array_header(f, version)  # noqa: SLF001
+            shape, fortran, dtype = _header_any_version(f, version)
     except Exception as exc:  # noqa: BLE001 - untrusted header: NumPy raises ValueError, SyntaxError,
         # tokenize.TokenError, TypeError... for mangled bytes; every one is bad input.
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -104,7 +120,7 @@ class NpySource:
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), source=name) from None
         try:
-            return cls(f, name)  # type: ignore[arg-type]
+            return cls(f, name)
         except BaseException:
             f.close()
             raise
@@ -128,7 +144,7 @@ class NpySource:
     def _fill(self, view: memoryview, done_rows: int) -> None:
         got = 0
         while got < len(view):
-            n = self._f.readinto(view[got:])
+            n = self._f.readinto(view[got:])  # type: ignore[attr-defined]
             if not n:
                 raise InputError(f"truncated: the data ends inside row {done_rows}", source=self.name)
             got += n
@@ -147,7 +163,7 @@ class NpySource:
         def fill(i: int) -> NDArray[np.generic]:
             start = i * rows
             chunk = buffers[i % len(buffers)][: min(rows, total - start)]
-            self._fill(memoryview(chunk).cast("B"), start)
+            self._fill(memoryview(chunk).cast("B"), start)  # type: ignore[arg-type]
             return chunk
 
         def native(chunk: NDArray[np.generic]) -> NDArray[np.generic]:
@@ -158,12 +174,13 @@ class NpySource:
             for i in range(n_chunks):
                 yield native(fill(i))
             return
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import Future, ThreadPoolExecutor
 
         with ThreadPoolExecutor(1, thread_name_prefix="cosloss-npy") as pool:
-            pending = pool.submit(fill, 0)
+            pending: Future[NDArray[np.generic]] | None = pool.submit(fill, 0)
             try:
                 for i in range(n_chunks):
+                    assert pending is not None
                     chunk = pending.result()
                     pending = pool.submit(fill, i + 1) if i + 1 < n_chunks else None
                     yield native(chunk)
@@ -173,7 +190,7 @@ class NpySource:
 
     def _read_all(self) -> NDArray[np.generic]:
         out = np.empty(self._shape, dtype=self.file_dtype)
-        self._fill(memoryview(out.reshape(-1)).cast("B"), 0)
+        self._fill(memoryview(out.reshape(-1)).cast("B"), 0)  # type: ignore[arg-type]
         return out.astype(self.dtype, copy=False)
 
     def _strided(self, rows: int, axis: int) -> Iterator[NDArray[np.generic]]:

@@ -89,14 +89,15 @@ class ParquetReader(TableReader):
             return 65536
         rg = md.row_group(0)
         per_row = max(1, rg.total_byte_size // rg.num_rows)
-        return max(1, min(65536, DEFAULT_CHUNK_BYTES // per_row))
+        return int(max(1, min(65536, DEFAULT_CHUNK_BYTES // per_row)))
 
     def _pieces(self) -> Iterator[tuple[int, list[int], int, int]]:
         """(part, row groups, rows to drop at the start, rows to keep) for the range to read."""
         lo, hi = self.row_range if self.row_range is not None else (0, None)
         first = 0
         for i, groups in enumerate(self.group_rows):
-            chosen, skip, keep = [], 0, 0
+            chosen: list[int] = []
+            skip = keep = 0
             for g, n in enumerate(groups):
                 start, stop = first, first + n
                 first = stop
