@@ -53,6 +53,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The public names too (loaded on first use), so that tab completion finds them."""
+    return sorted({*globals(), *_EXPORTS})
+
+
 if TYPE_CHECKING:
     from .accumulate import REDUCTIONS, Accumulator, ScoredChunk, reduce_loss
     from .api import score, score_chunks

@@ -38,7 +38,9 @@ def _as_source(
         return src
     if hasattr(x, "chunks") and hasattr(x, "shape") and hasattr(x, "name"):
         return x  # type: ignore[no-any-return]
-    return ArraySource(np.asarray(x), name)
+    from .readers.memory import to_numpy
+
+    return ArraySource(np.asarray(to_numpy(x)), name)
 
 
 def score(
@@ -144,14 +146,14 @@ def score(
         )
     if engine != "local":
         raise UsageProblem(f"unknown engine {engine!r}; expected local or dask")
-    if is_path and (file_weights or scalar_weights):
-        return _score_paths(
+    sources_given = any(hasattr(x, "chunks") and hasattr(x, "name") for x in (pred, label, weights))
+    if not sources_given or columns or label is None:
+        # Paths, URIs, in-memory tables and arrays: through the input layer, with every option.
+        return _score_inputs(
             pred, label, weights, options, sinks, collect, _input_options(columns, formats), storage_options, notify
         )
     if label is None:
         raise UsageProblem("label=None (one file holding both sides) needs a path for pred")
-    if columns:
-        raise UsageProblem(f"column options ({', '.join(columns)}) need file paths for pred and label")
     with ExitStack() as stack:
         p = _as_source(pred, stack, "pred", pred_format, storage_options)
         t = _as_source(label, stack, "label", label_format, storage_options)
@@ -173,7 +175,7 @@ def _input_options(columns: dict[str, Any], formats: dict[str, str | None]) -> A
         raise UsageProblem(str(exc)) from None
 
 
-def _score_paths(
+def _score_inputs(
     pred: Any,
     label: Any,
     weights: Any,
@@ -184,15 +186,17 @@ def _score_paths(
     storage_options: dict[str, Any] | None,
     notify: Callable[[str], None] | None,
 ) -> ScoreResult:
-    """Files or URIs (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`."""
+    """Files, URIs or objects (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`."""
     from .inputs import open_inputs
 
+    def fspath(x: Any) -> Any:
+        return os.fspath(x) if isinstance(x, (str, os.PathLike)) else x
+
     scalar = weights if isinstance(weights, (int, float)) else None
-    wpath = None if weights is None or scalar is not None else os.fspath(weights)
     inputs = open_inputs(
-        os.fspath(pred),
-        None if label is None else os.fspath(label),
-        wpath,
+        fspath(pred),
+        None if label is None else fspath(label),
+        None if weights is None or scalar is not None else fspath(weights),
         opts,
         skip_nulls=options.nan_policy == "skip",
         storage_options=storage_options,

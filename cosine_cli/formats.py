@@ -157,6 +157,10 @@ FORMATS: dict[str, Format] = {
 
 FORMAT_NAMES: tuple[str, ...] = tuple(FORMATS)
 
+#: Objects handed to the library API (pyarrow, polars, pandas, DuckDB, torch): not a file format,
+#: so not in FORMATS, but described like one in the summary.
+IN_MEMORY = Format("memory", "table", "an in-memory object (Arrow protocol, pandas, torch)", f"{_R}.memory:open_object")
+
 
 def by_head(head: bytes) -> Format | None:
     """The format whose magic bytes start ``head``, else the first whose sniffing rule accepts it."""

@@ -86,7 +86,7 @@ def _side_options(
 
 
 def open_any(
-    path: str,
+    path: Any,
     fmt: str | None,
     opts: InputOptions,
     *,
@@ -96,7 +96,14 @@ def open_any(
     storage_options: Mapping[str, Any] | None = None,
     notify: Notify | None = None,
 ) -> Opened:
-    """Open one input (``"-"``: standard input) with its format's reader."""
+    """Open one input (``"-"``: standard input; an in-memory object) with its format's reader."""
+    if not isinstance(path, (str, os.PathLike)):
+        from .formats import IN_MEMORY
+        from .readers.location import Location
+        from .readers.memory import open_object
+
+        name = {"--pred-col": "pred", "--label-col": "label"}.get(option, "weights")
+        return Opened(open_object(path, name), IN_MEMORY, Location(name, None, "", stream=path))
     return open_input(
         path, fmt, _side_options(opts, member, option, row_range, notify or (lambda m: None)), storage_options
     )
@@ -116,8 +123,8 @@ def _vector_view(reader: Any, spec: str | None, exclude: set[str], option: str, 
 
 def _same_input(a: Opened, b: Opened) -> bool:
     la, lb = a.location, b.location
-    if la.is_stdin or lb.is_stdin:
-        return False
+    if la.fs is None or lb.fs is None:  # standard input, or objects in memory
+        return la.fs is None and lb.fs is None and la.stream is not None and la.stream is lb.stream
     pa_, pb_ = la.local_path, lb.local_path
     if pa_ is not None and pb_ is not None:
         try:
@@ -151,9 +158,9 @@ def _check_hive_order(p: Opened, t: Opened, opts: InputOptions, notes: Notify) -
 
 
 def open_inputs(
-    pred: str,
-    label: str | None,
-    weights: str | None,
+    pred: Any,
+    label: Any | None,
+    weights: Any | None,
     opts: InputOptions,
     *,
     skip_nulls: bool = False,
@@ -163,12 +170,12 @@ def open_inputs(
 ) -> Inputs:
     """Open everything a score needs. ``label=None``: PRED holds both sides (two columns of a
     table, or two members of an archive). ``row_range``: only rows [start, stop) of every input."""
-    if [pred, label, weights].count("-") > 1:
+    if sum(isinstance(x, str) and x == "-" for x in (pred, label, weights)) > 1:
         raise UsageProblem("only one of PRED, LABEL and {weights} can be read from standard input (-)")
     notes = _Notes(notify)
     closers: list[Any] = []
 
-    def open_side(path: str, fmt: str | None, member: str | None, option: str) -> Opened:
+    def open_side(path: Any, fmt: str | None, member: str | None, option: str) -> Opened:
         opened = open_any(
             path,
             fmt,
@@ -188,17 +195,21 @@ def open_inputs(
         if label is None:
             if po.format.members and not po.location.is_stdin:
                 if opts.pred_col is None or opts.label_col is None:
-                    raise UsageProblem(f"{pred} holds both sides: name its arrays with {{pred_col}} and {{label_col}}")
+                    raise UsageProblem(
+                        f"{po.location.name} holds both sides: name its arrays with {{pred_col}} and {{label_col}}"
+                    )
                 to = open_side(pred, opts.pred_format, opts.label_col, "--label-col")
             elif is_table(p):
                 if opts.pred_col is None and opts.label_col is None:
                     raise UsageProblem(
                         f"one file holds both sides: choose its columns with {{pred_col}} and {{label_col}} "
-                        f"(columns of {pred}: {', '.join(p.schema.names)})"
+                        f"(columns of {po.location.name}: {', '.join(p.schema.names)})"
                     )
                 to = po
             else:
-                raise UsageProblem(f"a one-file pair (no LABEL) needs a table or an archive; {pred} is one array")
+                raise UsageProblem(
+                    f"a one-file pair (no LABEL) needs a table or an archive; {po.location.name} is one array"
+                )
         else:
             to = open_side(label, opts.label_format, opts.label_col, "--label-col")
         t = to.reader

@@ -38,7 +38,7 @@ class Location:
 
     @property
     def is_stdin(self) -> bool:
-        return self.fs is None
+        return self.fs is None and self.name == "-"
 
     @property
     def local_path(self) -> str | None:
