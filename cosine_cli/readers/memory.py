@@ -77,11 +77,7 @@ class ArrowObjectReader(TableReader):
         self.num_rows = getattr(obj, "num_rows", None) if isinstance(obj, (pa.Table, pa.RecordBatch)) else None
 
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        for batch in self._reader:
-            yield batch
-
-    def close(self) -> None:
-        super().close()
+        yield from self._reader
 
 
 def _as_reader(obj: Any, name: str) -> pa.RecordBatchReader:
