@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
@@ -191,6 +192,8 @@ class SpearmanAccumulator:
     def _spill_parts(self) -> None:
         if self._spill is None:
             self._spill = tempfile.TemporaryFile(prefix="cosloss-spearman-", dir=self.spill_dir)
+            # closed (and so deleted) when the accumulator goes, without a ResourceWarning
+            weakref.finalize(self, self._spill.close)
         self._spill.seek(0, 2)
         for part in self._parts:
             self._spill.write(np.ascontiguousarray(part).tobytes())

@@ -103,8 +103,9 @@ def _dot_last(x: NDArray[np.floating], y: NDArray[np.floating]) -> NDArray[np.fl
     vecdot = getattr(np, "vecdot", None)  # NumPy 2.0+; SIMD, no call per row (a BLAS dot per short row is slow)
     if vecdot is not None:
         out: NDArray[np.floating] = vecdot(x, y)
-        return out
-    return np.einsum("...i,...i->...", x, y)
+    else:
+        out = np.einsum("...i,...i->...", x, y)
+    return out
 
 
 def _prefix_sums(
