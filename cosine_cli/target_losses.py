@@ -75,7 +75,8 @@ def check_sign_targets(target: ArrayLike, n: int, *, offset: int = 0, source: st
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raise InputError(
-            f"target {float(t[i])!r} is not 1 or -1 (--loss embedding takes 1 for a similar pair, -1 for a dissimilar one)",
+            f"target {float(t[i])!r} is not 1 or -1 "
+            "(--loss embedding takes 1 for a similar pair, -1 for a dissimilar one)",
             source=source,
             row=offset + i,
         )
