@@ -120,9 +120,13 @@ class GroupedAccumulator:
         if len(keys) == 1:
             self._fold(keys[0], chunk, None)
             return
-        # a stable sort keeps each group's vectors in row order (ties in WorstK go to the lower row)
-        order = np.argsort(inverse.reshape(-1), kind="stable")
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(inverse.reshape(-1), minlength=len(keys)))))
+        # a stable sort keeps each group's vectors in row order (ties in WorstK go to the lower row);
+        # on 16-bit codes NumPy's stable sort is a radix sort, O(n)
+        codes = inverse.reshape(-1)
+        if len(keys) <= np.iinfo(np.int16).max:
+            codes = codes.astype(np.int16)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(keys)))))
         for j, key in enumerate(keys):
             self._fold(key, chunk, order[bounds[j] : bounds[j + 1]])
 
