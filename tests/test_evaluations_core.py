@@ -446,3 +446,15 @@ def test_diff_zero_labels_overflow_and_nan() -> None:
     assert nan.to_dict()["diff"]["max_abs"] is None
     merged = DiffAccumulator().merge(ok).merge(nan)
     assert merged.rows == 4 and merged.to_dict()["norm_ratio"]["mean"] is None
+
+
+def test_every_accumulator_pickles_for_dask() -> None:
+    cos, groups, weight = group_data()
+    g = GroupedAccumulator(worst=2)
+    g.update(scored(cos, weight=weight), groups)
+    c = Correlations()
+    c.update(cos, weight)
+    d = DiffAccumulator()
+    d.update(np.ones((3, 4)), np.full((3, 4), 2.0))
+    for obj, view in ((g, lambda x: x.to_dict("sum")), (c, lambda x: x.to_dict()), (d, lambda x: x.to_dict())):
+        assert view(pickle.loads(pickle.dumps(obj))) == view(obj)
