@@ -1,6 +1,6 @@
 """Time the evaluation cores of issue 12 against the plain computation they sit beside.
 
-    python benchmarks/evaluations_core.py [--rows 100000] [--dim 768] [--repeat 5]
+    python benchmarks/evaluations_core.py [--rows 100000] [--dim 768] [--repeat 5] [--dims 64,128,256,768]
 
 * Matryoshka: ``matryoshka_rows`` at 64,128,256,768 vs one ``core.cosine_rows`` on the full vectors
   (the issue's target: at most 1.5x).
@@ -21,7 +21,7 @@ import numpy as np
 from cosine_cli.accumulate import Accumulator, ScoredChunk
 from cosine_cli.core import cosine_rows, loss_from_cos
 from cosine_cli.groups import GroupedAccumulator
-from cosine_cli.matryoshka import matryoshka_rows
+from cosine_cli.matryoshka import matryoshka_rows, parse_dims
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:
@@ -38,12 +38,13 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=768)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--dims", default="64,128,256,768")
     ap.add_argument("--chunk", type=int, default=8192, help="rows per chunk for the accumulator timings")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     a = rng.standard_normal((args.rows, args.dim), dtype=np.float32)
     b = (a + 0.3 * rng.standard_normal((args.rows, args.dim), dtype=np.float32)).astype(np.float32)
-    dims = [d for d in (64, 128, 256, 768) if d <= args.dim]
+    dims = [d for d in parse_dims(args.dims) if d <= args.dim]
 
     plain = best(lambda: cosine_rows(a, b), args.repeat)
     matry = best(lambda: matryoshka_rows(a, b, dims), args.repeat)
