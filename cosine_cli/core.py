@@ -22,10 +22,13 @@ __all__ = [
     "COMPAT_EPSILON",
     "LOSSES",
     "RowCosine",
+    "cos_from_sums",
     "cosine_rows",
     "cosine_similarity",
     "cosine_loss",
     "loss_from_cos",
+    "row_dot",
+    "working_pair",
 ]
 
 #: The norm below which each rule stops scaling a vector to unit length.
@@ -185,6 +188,49 @@ def cosine_rows(a: NDArray[np.generic], b: NDArray[np.generic], compat: str = "k
     # Rounding can push |cos| a hair above 1 (tf-keras#400); NaN passes through.
     np.clip(cos, -1.0, 1.0, out=cos)
     return RowCosine(cos, zero, nonfinite_a, nonfinite_b)
+
+
+# -- building blocks for callers that take the per-row sums themselves (matryoshka.py) -----------
+
+
+def working_pair(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
+    """``a`` and ``b`` in the one precision :func:`cosine_rows` computes their sums in."""
+    wa, wb = _working(a), _working(b)
+    if wa.dtype != wb.dtype:
+        return wa.astype(np.float64), wb.astype(np.float64)
+    return wa, wb
+
+
+def row_dot(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.floating]:
+    """One dot product per row pair, in the arrays' precision (as :func:`cosine_rows` takes them)."""
+    return _row_dot(a, b)
+
+
+def cos_from_sums(
+    dot: FloatArray, na2: FloatArray, nb2: FloatArray, dtype: np.dtype[np.floating], compat: str = "keras"
+) -> tuple[FloatArray, BoolArray]:
+    """Cosine from per-row float64 sums (p.l, p.p, l.l) taken in ``dtype``, by :func:`cosine_rows`' rule.
+
+    Returns the cosines (clipped to [-1, 1]) and the rows whose sums cannot be trusted (zero,
+    overflowed, underflowed or non-finite rows): :func:`cosine_rows` recomputes those from the
+    vectors, and so must the caller (their ``cos`` here is meaningless). The formula and the test
+    are the ones in :func:`cosine_rows`, kept in step with it by tests/test_evaluations_core.py.
+    """
+    eps2 = COMPAT_EPSILON[compat] ** 2
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        prod = np.maximum(na2, eps2) * np.maximum(nb2, eps2)
+        cos = dot / np.sqrt(prod)
+    info = np.finfo(dtype)
+    small = float(info.tiny) / float(info.eps)
+    bad = ~(
+        (na2 >= small)
+        & (nb2 >= small)
+        & np.isfinite(dot)
+        & (prod >= np.finfo(np.float64).tiny)
+        & (prod <= np.finfo(np.float64).max)
+    )
+    np.clip(cos, -1.0, 1.0, out=cos)
+    return cos, bad
 
 
 def _as_rows(x: NDArray[np.generic], axis: int) -> tuple[NDArray[np.generic], tuple[int, ...]]:
