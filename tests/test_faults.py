@@ -15,6 +15,9 @@ from .waiting import all_threads_sleeping, open_files, pipe_pending, require_pro
 
 COSLOSS = [sys.executable, "-m", "cosine_cli"]
 
+# slow: real processes on a 200 000-row pair (and a 60 000-row CSV pipe)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def long_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:

@@ -13,7 +13,8 @@ import pytest
 
 from .waiting import wait_for
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+# slow: a 300 000-row pair scored one row a chunk in a real process
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
