@@ -27,7 +27,10 @@ TOLERANCE = 1e-6
 
 WIDE = sorted(name for name, pair in EXPECTED.items() if pair["case"] == 2)
 JSON_LINES = sorted(name for name, pair in EXPECTED.items() if pair["case"] == 3) + ["hf_json"]
-SAVETXT = ["savetxt_csv", "savetxt_txt"]
+#: case 1: text tables without a header line (np.savetxt, and pandas / polars asked for none)
+NO_HEADER = sorted(name for name, pair in EXPECTED.items() if pair["case"] == 1 and not pair["header"])
+#: text tables with a real header line: these must keep working
+WITH_HEADER = sorted(name for name, pair in EXPECTED.items() if pair["case"] == 1 and pair["header"])
 #: the number columns beside e0..e7 in each wide table (pandas' CSV also has its unnamed index)
 METADATA = {"wide_extra_csv": ["weight_x", "doc_idx"]}
 DEFAULT_METADATA = ["doc_id", "label", "score"]
@@ -133,7 +136,7 @@ def test_expected_json_matches_the_npz_and_hive_fixtures() -> None:
 # -- case 1: np.savetxt writes no header -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", SAVETXT)
+@pytest.mark.parametrize("name", NO_HEADER)
 def test_savetxt_has_no_header_every_row_is_scored_with_a_note(runner: CliRunner, name: str) -> None:
     ref = EXPECTED[name]
     result = score(runner, fx(ref["pred"]), fx(ref["label"]), "--json")
@@ -141,18 +144,25 @@ def test_savetxt_has_no_header_every_row_is_scored_with_a_note(runner: CliRunner
     assert "header" in result.stderr.lower()  # the note that the first line was read as data
 
 
-@pytest.mark.parametrize("name", SAVETXT)
+@pytest.mark.parametrize("name", NO_HEADER)
 def test_savetxt_gate_sees_the_bad_first_row(runner: CliRunner, name: str) -> None:
     ref = EXPECTED[name]
     result = score(runner, fx(ref["pred"]), fx(ref["label"]), "--gate", "cos.min >= -0.5", "-q")
     assert result.exit_code == 1, result.stderr
 
 
-@pytest.mark.parametrize("name", SAVETXT)
+@pytest.mark.parametrize("name", NO_HEADER)
 def test_header_flag_forces_the_first_line_as_header(runner: CliRunner, name: str) -> None:
     ref = EXPECTED[name]
     summary = summary_of(score(runner, fx(ref["pred"]), fx(ref["label"]), "--header", "--json"))
     assert_reference(summary, ref["with_header"])
+
+
+@pytest.mark.parametrize("name", WITH_HEADER)
+def test_a_real_header_line_is_still_a_header(runner: CliRunner, name: str) -> None:
+    ref = EXPECTED[name]
+    result = score(runner, fx(ref["pred"]), fx(ref["label"]), "--json")
+    assert_reference(summary_of(result), ref)
 
 
 def test_inspect_savetxt_counts_every_row_and_names_no_column_after_a_number(runner: CliRunner) -> None:
