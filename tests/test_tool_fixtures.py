@@ -278,6 +278,13 @@ def test_hive_dataset_paired_by_position_warns_naming_the_id_options(runner: Cli
     assert "--id-col" in result.stderr and "--join-on-id" in result.stderr, result.stderr
 
 
+def test_two_datasets_partitioned_alike_pair_by_position_without_a_warning(runner: CliRunner) -> None:
+    ref = EXPECTED["hive_vs_hive"]
+    result = score(runner, fx(ref["pred"]), fx(ref["label"]), "--json")
+    assert_reference(summary_of(result), ref)
+    assert "--join-on-id" not in result.stderr
+
+
 def test_hive_dataset_joined_on_id_gives_the_reference(runner: CliRunner) -> None:
     ref = EXPECTED["hive_vs_row_order"]
     result = score(runner, fx("hive/pred"), fx("hive/label.parquet"), "--id-col", "id", "--join-on-id", "--json")
