@@ -40,6 +40,11 @@ def fx(relative: str) -> str:
     return str(FIXTURES / relative)
 
 
+def fixture_args(args: list[str]) -> list[str]:
+    """Command-line arguments with the fixture paths (the ones holding a '/') made absolute."""
+    return [fx(arg) if "/" in arg else arg for arg in args]
+
+
 def score(runner: CliRunner, *args: str, stdin: bytes | None = None) -> Result:
     return runner.invoke(cli, ["score", *args], input=stdin)
 
@@ -263,7 +268,7 @@ def test_npz_with_two_members_and_no_choice_names_the_per_side_options(runner: C
     ids=["npz-key", "npz-same-member", "npy"],
 )
 def test_the_same_file_and_member_on_both_sides_is_a_warning(runner: CliRunner, args: list[str]) -> None:
-    paths = [fx(arg) if "/" in arg else arg for arg in args]
+    paths = fixture_args(args)
     result = score(runner, *paths, "--json")
     summary = summary_of(result)
     assert summary["loss"] == pytest.approx(-1.0, abs=TOLERANCE)  # a perfect score that says nothing
@@ -318,7 +323,7 @@ def test_hf_parquet_gives_the_reference(runner: CliRunner) -> None:
 def test_json_inputs_describe_each_side(
     runner: CliRunner, args: list[str], format_: str, columns: tuple[str, str], dtype: str
 ) -> None:
-    paths = [fx(arg) if "/" in arg else arg for arg in args]
+    paths = fixture_args(args)
     inputs = summary_of(score(runner, *paths, "--json"))["inputs"]
     for side, column in zip(("pred", "label"), columns, strict=True):
         described = inputs[side]
