@@ -60,6 +60,13 @@ def test_bad_input(cases: dict[str, corpus.Case], name: str) -> None:
         assert not list(Path(case.output).parent.glob(".*tmp*")) if Path(case.output).parent.exists() else True
 
 
+def test_every_case_expects_a_message() -> None:
+    # an empty expected message is a substring of every stderr: such a case would check nothing
+    with tempfile.TemporaryDirectory() as directory:
+        empty = [case.name for case in corpus.build(Path(directory)) if not case.message.strip()]
+    assert empty == []
+
+
 def test_corpus_size() -> None:
     # The closing note quotes this number; keep the corpus growing, never shrinking.
     assert len(NAMES) >= 40

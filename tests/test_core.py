@@ -64,8 +64,9 @@ def test_ordinary_vectors_agree_everywhere(dtype: type, scale: float, compat: st
 )
 def test_epsilon_rules_match_the_frameworks(compat: str, scale: float, dtype: type, expected: list[float]) -> None:
     got = cos_of(scale, dtype, compat)
-    stored = [float(x) for x in (A * scale).astype(dtype)[:, 0]]  # the scale as the dtype stores it
-    assert stored  # inputs are representable
+    # the inputs are representable: neither flushed to zero nor overflowed, within the dtype's rounding
+    for exact in (A * scale, B * scale):
+        np.testing.assert_allclose(exact.astype(dtype), exact, rtol=float(np.finfo(dtype).eps), atol=0)
     np.testing.assert_allclose(got, expected, rtol=2e-6 if dtype == np.float32 else 1e-9)
 
 

@@ -24,6 +24,9 @@ from cosine_cli.cli import cli
 sys.path.insert(0, str(Path(__file__).parent))
 from test_remote import new_bucket, put_npy, put_parquet_parts, s3fs, vectors  # noqa: E402
 
+# slow: a LocalCluster of worker processes (and an S3 server) for every test
+pytestmark = pytest.mark.slow
+
 # The fault injector below runs in the workers: ship this module by value, not by import name.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

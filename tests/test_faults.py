@@ -6,11 +6,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from .waiting import all_threads_sleeping, open_files, pipe_pending, require_proc, wait_for
+
 COSLOSS = [sys.executable, "-m", "cosine_cli"]
+
+# slow: real processes on a 200 000-row pair (and a 60 000-row CSV pipe)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +48,14 @@ def test_closed_stdout_is_quiet(long_pair: tuple[str, str]) -> None:
     ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
 )
 def test_signals_exit_with_their_codes(long_pair: tuple[str, str], sig: int, code: int, word: str) -> None:
+    require_proc()
     proc = subprocess.Popen(
         [*COSLOSS, "score", *long_pair, "--chunk-size", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    time.sleep(1.0)  # past start-up: the run takes far longer at one row a chunk
-    assert proc.poll() is None
+    # past start-up: both inputs are open (inside the CLI's error handling, whose SIGTERM handler is then
+    # in place), and the run takes far longer at one row a chunk
+    inputs = {str(Path(path).resolve()) for path in long_pair}
+    wait_for(lambda: inputs <= open_files(proc.pid), "both inputs open", process=proc)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code
@@ -73,8 +82,13 @@ def test_a_signal_is_prompt_while_stdin_stalls(long_pair: tuple[str, str], fmt: 
     assert proc.stdin is not None
     proc.stdin.write(head)
     proc.stdin.flush()
-    time.sleep(1.5)  # started, consumed what there is, now waiting on the pipe
-    assert proc.poll() is None
+
+    def waiting_on_the_pipe() -> bool:
+        # started, consumed what there is (the pipe is empty), and no thread is running any more
+        assert proc.stdin is not None
+        return pipe_pending(proc.stdin.fileno()) == 0 and all_threads_sleeping(proc.pid)
+
+    wait_for(waiting_on_the_pipe, "cosloss blocked on the stalled pipe", process=proc)
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     try:

@@ -368,6 +368,7 @@ def test_a_corrupt_length_on_stdin_is_one_clear_line(tmp_path: Path) -> None:
     assert line.startswith("Error: -: cannot be read") and ("corrupt" in line or "Expected to be able" in line)
 
 
+@pytest.mark.slow  # MB-sized messages through a real pipe to a process
 @pytest.mark.parametrize("fmt", ["arrows", "npy", "csv"])
 def test_a_real_pipe_delivers_big_messages_in_pieces(tmp_path: Path, fmt: str) -> None:
     # A pipe hands over at most its buffer (64 KiB) a read; an Arrow message of 2 MB must still

@@ -56,6 +56,7 @@ def test_paths_with_spaces_and_non_ascii(tmp_path: Path) -> None:
     assert result.exit_code == 3 and "manquant ü.npy" in result.stderr
 
 
+@pytest.mark.slow  # a 640 MB (sparse) file
 def test_file_larger_than_the_memory_it_may_use(tmp_path: Path) -> None:
     # A sparse .npy of ~640 MB (all zero vectors, the slowest path) is scored in
     # chunks: the process never holds more than a small part of it.

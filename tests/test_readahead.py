@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from cosine_cli.readers.readahead import Readahead
+
+from .waiting import wait_for
 
 
 def test_items_and_order_are_kept() -> None:
@@ -41,9 +42,14 @@ def test_the_producer_stays_at_most_depth_ahead_and_close_stops_it() -> None:
 
     it = Readahead(items(), depth=2)
     assert next(it) == 0
-    time.sleep(0.2)
+
+    def producer_blocked() -> bool:
+        # the queue is full and the producer holds the item it cannot put: it can go no further
+        return it._queue.full() and len(produced) >= 4
+
+    wait_for(producer_blocked, "the producer blocked on a full queue", timeout=10)
     # one handed out, two queued, one more held by the blocked producer
-    assert len(produced) <= 4
+    assert len(produced) == 4
     it.close()
     assert not it._thread.is_alive()
     assert not released.is_set()

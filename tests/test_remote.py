@@ -163,6 +163,7 @@ def test_atomic_output_local(tmp_path: Path) -> None:
 # -- a real S3 server ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real S3 server (moto)
 def test_npy_pair_in_s3_scores_as_local(s3_server: dict[str, Any], tmp_path: Path) -> None:
     bucket = new_bucket(s3_server)
     fs = s3fs(s3_server)
@@ -176,6 +177,7 @@ def test_npy_pair_in_s3_scores_as_local(s3_server: dict[str, Any], tmp_path: Pat
     assert got.inputs["pred"]["path"] == f"s3://{bucket}/p.npy"
 
 
+@pytest.mark.slow  # a real S3 server (moto)
 def test_cli_reads_s3_from_environment_and_storage_options(
     s3_server: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,6 +215,7 @@ def test_cli_reads_s3_from_environment_and_storage_options(
     assert result.exit_code == 2 and "KEY=VALUE" in result.stderr
 
 
+@pytest.mark.slow  # a real S3 server (moto)
 def test_parquet_dataset_in_s3_scores_as_arrays(s3_server: dict[str, Any]) -> None:
     bucket = new_bucket(s3_server)
     fs = s3fs(s3_server)
@@ -230,6 +233,7 @@ def test_parquet_dataset_in_s3_scores_as_arrays(s3_server: dict[str, Any]) -> No
     assert got.inputs["pred"]["format"] == "parquet"
 
 
+@pytest.mark.slow  # a real S3 server (moto)
 def test_atomic_output_on_s3_is_copy_then_delete(s3_server: dict[str, Any]) -> None:
     bucket = new_bucket(s3_server)
     fs = s3fs(s3_server)
