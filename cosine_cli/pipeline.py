@@ -286,7 +286,7 @@ def source_info(src: Source, *, vectors: bool = True) -> dict[str, Any]:
         "path": location.name if location is not None else src.name,
         "format": getattr(src, "format_name", "array"),
         "column": column,
-        "columns": list(columns) if columns is not None and len(columns) > 1 else None,
+        "columns": list(columns) if columns is not None else ([column] if column is not None else None),
         "dim": (shape[-1] if shape else None) if vectors else None,
         "dtype": str(np.dtype(src.dtype)),
         "shape": shape,

@@ -144,9 +144,19 @@ def _numbered_groups(names: list[str]) -> dict[str, list[tuple[int, str]]]:
     groups: dict[str, list[tuple[int, str]]] = {}
     for n in names:
         m = _NUMBERED.match(n)
+        if m and m.group(1) and _is_float(n):
+            continue  # a name that is a number ("-0.52", from a header forced on data) is no numbering
         if m:
             groups.setdefault(m.group(1), []).append((int(m.group(2)), n))
     return {k: sorted(v) for k, v in groups.items() if len(v) > 1}
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _span(members: list[tuple[int, str]]) -> str:

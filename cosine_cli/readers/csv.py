@@ -116,6 +116,9 @@ class CsvReader(TableReader):
                     f"{name}: no header line (its first line is all numbers), so it is data; columns are "
                     f"f0{'..' + last if last else ''}. Pass --header if the first line is one."
                 )
+        if header and cells and cells[0].lstrip().startswith("#"):
+            # np.savetxt(header=...) writes "# e0,e1,...": the comment mark is not part of the name
+            cells = [cells[0].lstrip()[1:], *cells[1:]]
         names = [c.strip() for c in cells] if header else [f"f{i}" for i in range(len(cells))]
         if not names:
             raise InputError("is empty", source=name)

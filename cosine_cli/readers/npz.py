@@ -27,7 +27,7 @@ def npz_keys(path: str | BinaryIO, name: str | None = None) -> list[str]:
 
 
 def open_npz(
-    path: str | BinaryIO, key: str | None = None, name: str | None = None, option: str = "--pred-col / --label-col"
+    path: str | BinaryIO, key: str | None = None, name: str | None = None, option: str = "--pred-col"
 ) -> NpySource:
     """The array ``key`` of the archive (the only one when there is one)."""
     name = name or str(path)
@@ -35,7 +35,8 @@ def open_npz(
     if key is None:
         if len(keys) != 1:
             raise UsageProblem(
-                f"{name} holds {len(keys)} arrays ({', '.join(keys) or 'none'}); choose one with {option}"
+                f"{name} holds {len(keys)} arrays ({', '.join(keys) or 'none'}); choose one a side with "
+                "--pred-col and --label-col"
             )
         key = keys[0]
     if key not in keys:
