@@ -37,7 +37,7 @@ __all__ = ["ENCODINGS", "DecodedSource", "bfloat16_to_float32", "decode", "load_
 ENCODINGS: tuple[str, ...] = ("int8", "uint8", "binary", "ubinary", "bfloat16")
 
 #: the stored integer dtype each encoding expects (a wider integer array is accepted if its values fit)
-_STORED = {
+_STORED: dict[str, np.dtype[Any]] = {
     "int8": np.dtype(np.int8),
     "uint8": np.dtype(np.uint8),
     "binary": np.dtype(np.int8),
@@ -78,7 +78,9 @@ def load_ranges(path: str) -> NDArray[np.float64]:
     try:
         shape = src.shape
         if len(shape) != 2 or shape[0] != 2:
-            raise InputError(f"--ranges must be a (2, dim) array of minimum and maximum, not shape {shape}", source=path)
+            raise InputError(
+                f"--ranges must be a (2, dim) array of minimum and maximum, not shape {shape}", source=path
+            )
         ranges = np.concatenate(list(src.chunks(2)), axis=0).astype(np.float64)
     finally:
         src.close()
@@ -107,11 +109,12 @@ def decode(
         q = codes.astype(np.float64)
         if encoding == "int8":
             q += 128.0
-        return (q * steps + starts).astype(np.float32)
+        decoded: NDArray[np.float64] = q * steps + starts  # float64: the exact inverse, as a reference computes it
+        return decoded
     # binary / ubinary: bits, most significant first (np.packbits' default order)
     packed = codes.astype(np.uint8) if encoding == "ubinary" else (codes.astype(np.int16) + 128).astype(np.uint8)
     bits = np.unpackbits(packed, axis=-1, count=dim)
-    out = bits.astype(np.float32)
+    out: NDArray[np.float32] = bits.astype(np.float32)
     out *= 2.0
     out -= 1.0
     return out
@@ -173,9 +176,7 @@ class DecodedSource:
         # A raw bfloat16 array is often saved as int16; a packed one as the other 8-bit type.
         if dtype.kind in "iu" and dtype.itemsize == want.itemsize:
             return
-        raise InputError(
-            f"holds {dtype} values; the {self.encoding} encoding expects {want} codes", source=self.name
-        )
+        raise InputError(f"holds {dtype} values; the {self.encoding} encoding expects {want} codes", source=self.name)
 
     @property
     def shape(self) -> tuple[int | None, ...]:

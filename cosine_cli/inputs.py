@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError, UsageProblem
-from .readers import OPENERS, TABLE_FORMATS, Source, detect_format, format_from_head, open_table
+from .readers import (
+    MEMBER_FORMATS,
+    OPENERS,
+    TABLE_FORMATS,
+    Source,
+    detect_format,
+    format_from_head,
+    open_member,
+    open_table,
+)
 
 __all__ = ["InputOptions", "Inputs", "open_inputs", "open_any"]
 
@@ -34,6 +43,12 @@ class InputOptions:
     id_col: str | None = None
     join_on_id: bool = False
     weight_col: str | None = None
+    # --- binfmt (issue 11): quantised codes decoded by cosine_cli.encodings ---
+    pred_encoding: str | None = None  #: int8, uint8, binary, ubinary, bfloat16
+    label_encoding: str | None = None
+    ranges: str | None = None  #: a (2, dim) array file of per-dimension min and max (int8 / uint8)
+    dim: int | None = None  #: binary / ubinary: the vector width before packing
+    # --- end binfmt ---
 
 
 @dataclass
@@ -74,11 +89,18 @@ def _stdin() -> tuple[Any, bool]:
     return sys.stdin.buffer, False
 
 
-def open_any(path: str, fmt: str | None, opts: InputOptions) -> Any:
-    """A Source (array formats) or a TableReader (table formats) for ``path`` ("-": stdin)."""
+def open_any(path: str, fmt: str | None, opts: InputOptions, member: tuple[str | None, str] | None = None) -> Any:
+    """A Source (array formats) or a TableReader (table formats) for ``path`` ("-": stdin).
+
+    ``member``: the tensor / dataset of a safetensors or HDF5 file, and the option naming it."""
     if path == "-":
         return _open_stdin(fmt, opts)
     fmt = detect_format(path, fmt)
+    # --- binfmt (issue 11) ---
+    if fmt in MEMBER_FORMATS:
+        name, option = member if member is not None else (None, "--pred-col / --label-col")
+        return open_member(path, fmt, name, option)
+    # --- end binfmt ---
     if fmt == "npz":
         from .readers.npz import open_npz
 
@@ -108,6 +130,8 @@ def _open_stream(stream: Any, fmt: str | None, opts: InputOptions, owned: bool) 
     if not head:
         raise InputError("is empty", source="-")
     fmt = fmt or format_from_head(head) or "csv"
+    if fmt in (*MEMBER_FORMATS, "hf", "lance"):  # binfmt (issue 11)
+        raise UsageProblem(f"a {fmt} input cannot be read from standard input (it needs seeking): save it to a file")
     if fmt in ("parquet", "arrow", "npz"):
         data = head + read_all(stream)
         if owned:
@@ -158,8 +182,24 @@ def open_inputs(
         raise UsageProblem("only one of PRED, LABEL and --weights can be read from standard input (-)")
     closers: list[Any] = []
     try:
-        p = open_any(pred, opts.pred_format, opts)
+        p = open_any(pred, opts.pred_format, opts, (opts.pred_col, "--pred-col"))
         closers.append(p)
+        # --- binfmt (issue 11): one safetensors / HDF5 file holding both sides ---
+        both_members = False
+        if (
+            label is None
+            and not _is_table(p)
+            and pred != "-"
+            and detect_format(pred, opts.pred_format) in MEMBER_FORMATS
+        ):
+            if opts.pred_col is None or opts.label_col is None:
+                raise UsageProblem(
+                    f"{pred} holds both sides: name its tensors (or datasets) with --pred-col and --label-col"
+                )
+            t = open_any(pred, opts.pred_format, opts, (opts.label_col, "--label-col"))
+            closers.append(t)
+            label, both_members = pred, True
+        # --- end binfmt ---
         if label is None:
             _needs_table(p, "a one-file pair (no LABEL)", pred)
             if opts.pred_col is None and opts.label_col is None:
@@ -168,8 +208,8 @@ def open_inputs(
                     f"--label-col (columns of {pred}: {', '.join(p.schema.names)})"
                 )
             t = p
-        else:
-            t = open_any(label, opts.label_format, opts)
+        elif not both_members:
+            t = open_any(label, opts.label_format, opts, (opts.label_col, "--label-col"))
             closers.append(t)
         # Columns that are not vectors: ids and weights, in whichever table has them.
         reserved = {c for c in (opts.id_col, opts.weight_col) if c is not None}
@@ -230,6 +270,7 @@ def open_inputs(
                     f"--weight-col {opts.weight_col}: no such column in {' or '.join(x.name for x in tables)}"
                 )
             w = ScalarView(owner, [opts.weight_col], opts.weight_col)
+        pv, tv = _decoded(pv, opts.pred_encoding, opts), _decoded(tv, opts.label_encoding, opts)  # binfmt
         inputs = Inputs(pv, tv, w, ids, closers)
         if opts.join_on_id and t is not p:
             from .join import join_on_id
@@ -240,6 +281,20 @@ def open_inputs(
         for c in closers:
             c.close()
         raise
+
+
+# --- binfmt (issue 11) ---
+def _decoded(source: Any, encoding: str | None, opts: InputOptions) -> Any:
+    """``source``'s codes decoded (cosine_cli.encodings), or ``source`` when not encoded."""
+    if encoding is None:
+        return source
+    from .encodings import DecodedSource, load_ranges
+
+    ranges = load_ranges(opts.ranges) if opts.ranges is not None and encoding in ("int8", "uint8") else None
+    return DecodedSource(source, encoding, ranges, opts.dim)
+
+
+# --- end binfmt ---
 
 
 def path_like(x: Any) -> bool:

@@ -35,6 +35,11 @@ Opener = Callable[[str], Source]
 
 #: Table formats, opened by :func:`open_table`.
 TABLE_FORMATS: tuple[str, ...] = ("parquet", "csv", "tsv", "arrow", "arrows")
+# --- binfmt (issue 11): binary containers; the lead moves these into formats.py ---
+TABLE_FORMATS += ("hf", "lance")
+#: array formats whose file holds named members (tensors, datasets) chosen by --pred-col / --label-col
+MEMBER_FORMATS: tuple[str, ...] = ("safetensors", "hdf5")
+# --- end binfmt ---
 
 EXTENSIONS: dict[str, str] = {
     ".npy": "npy",
@@ -49,6 +54,13 @@ EXTENSIONS: dict[str, str] = {
     ".feather": "arrow",
     ".ipc": "arrow",
     ".arrows": "arrows",
+    # --- binfmt (issue 11) ---
+    ".safetensors": "safetensors",
+    ".h5": "hdf5",
+    ".hdf5": "hdf5",
+    ".hdf": "hdf5",
+    ".lance": "lance",
+    # --- end binfmt ---
 }
 
 MAGIC: list[tuple[bytes, str]] = [
@@ -57,6 +69,7 @@ MAGIC: list[tuple[bytes, str]] = [
     (b"PAR1", "parquet"),
     (b"ARROW1", "arrow"),
     (b"\xff\xff\xff\xff", "arrows"),
+    (b"\x89HDF\r\n\x1a\n", "hdf5"),  # binfmt (issue 11)
 ]
 
 _COMPRESSED = (".gz", ".bz2", ".zst")
@@ -68,9 +81,37 @@ def _open_npz(path: str) -> Source:
     return open_npz(path)
 
 
+# --- binfmt (issue 11) ---
+def _open_safetensors(path: str) -> Source:
+    from .safetensors import open_safetensors
+
+    return open_safetensors(path)
+
+
+def _open_hdf5(path: str) -> Source:
+    from .hdf5 import open_hdf5
+
+    return open_hdf5(path)
+
+
+def open_member(path: str, fmt: str, member: str | None, option: str) -> Source:
+    """Tensor / dataset ``member`` of a safetensors or HDF5 file (the only one when None)."""
+    if fmt == "safetensors":
+        from .safetensors import open_safetensors
+
+        return open_safetensors(path, member, option=option)
+    from .hdf5 import open_hdf5
+
+    return open_hdf5(path, member, option=option)
+
+
+# --- end binfmt ---
+
 OPENERS: dict[str, Opener] = {
     "npy": NpySource.open,
     "npz": _open_npz,
+    "safetensors": _open_safetensors,  # binfmt (issue 11)
+    "hdf5": _open_hdf5,  # binfmt (issue 11)
 }
 
 FORMATS: tuple[str, ...] = (*OPENERS, *TABLE_FORMATS)
@@ -80,6 +121,12 @@ def format_from_head(head: bytes) -> str | None:
     for magic, fmt in MAGIC:
         if head.startswith(magic):
             return fmt
+    # --- binfmt (issue 11): safetensors has no magic; a plausible header size, then "{" ---
+    from .safetensors import looks_like_safetensors
+
+    if looks_like_safetensors(head):
+        return "safetensors"
+    # --- end binfmt ---
     return None
 
 
@@ -101,6 +148,15 @@ def detect_format(path: str, override: str | None = None) -> str:
             raise InputError(f"unknown format {override!r}; expected one of {', '.join(FORMATS)}", source=path)
         return override
     p = Path(path)
+    # --- binfmt (issue 11): folders that are not Parquet datasets ---
+    if p.is_dir():
+        from .hf_folder import is_hf_folder
+
+        if is_hf_folder(p):
+            return "hf"
+        if p.suffix.lower() == ".lance" or (p / "_versions").is_dir():
+            return "lance"
+    # --- end binfmt ---
     if p.is_dir() or (any(ch in path for ch in "*?[") and not p.exists()):
         return "parquet"
     try:
@@ -168,6 +224,16 @@ def _open_table(path: str, fmt: str, *, stream: Any, delimiter: str | None, head
 
             stream = pa.OSFile(path, "rb")
         return ArrowStreamReader(stream, path)
+    # --- binfmt (issue 11) ---
+    if fmt == "hf":
+        from .hf_folder import HfFolderReader
+
+        return HfFolderReader(path)
+    if fmt == "lance":
+        from .lance import LanceReader
+
+        return LanceReader(path)
+    # --- end binfmt ---
     raise InputError(f"{fmt} is not a table format", source=path)
 
 

@@ -20,12 +20,13 @@ the header starts with ``{`` and duplicate keys are not allowed.
 
 from __future__ import annotations
 
+import io
 import json
 import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -189,18 +190,18 @@ def read_header(f: BinaryIO, name: str, file_size: int) -> tuple[dict[str, str],
     ]
 
 
-def _open(path: str | os.PathLike[str]) -> tuple[BinaryIO, str, list[TensorInfo]]:
+def _open(path: str | os.PathLike[str]) -> tuple[io.FileIO, str, list[TensorInfo]]:
     name = os.fspath(path)
     try:
         f = open(name, "rb", buffering=0)  # noqa: SIM115 - closed by the caller
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), source=name) from None
     try:
-        _, tensors = read_header(f, name, os.fstat(f.fileno()).st_size)  # type: ignore[arg-type]
+        _, tensors = read_header(cast(BinaryIO, f), name, os.fstat(f.fileno()).st_size)
     except BaseException:
         f.close()
         raise
-    return f, name, tensors  # type: ignore[return-value]
+    return f, name, tensors
 
 
 def members(path: str | os.PathLike[str]) -> list[TensorInfo]:
@@ -247,7 +248,7 @@ class SafetensorsSource:
 
     format_name = "safetensors"
 
-    def __init__(self, f: BinaryIO, info: TensorInfo, name: str) -> None:
+    def __init__(self, f: io.FileIO, info: TensorInfo, name: str) -> None:
         if info.dtype not in _DTYPES:
             raise InputError(
                 f"tensor {info.name!r} has dtype {info.dtype}; cosloss reads F16, BF16, F32, F64 and integer tensors",
@@ -279,7 +280,7 @@ class SafetensorsSource:
         return raw if raw.dtype.isnative else raw.byteswap().view(self.dtype)
 
     def _read_into(self, buffer: NDArray[Any], start_row: int) -> None:
-        view = memoryview(buffer).cast("B")
+        view = memoryview(cast(Any, buffer)).cast("B")
         self._f.seek(self.info.begin + start_row * self._row_bytes)
         got = 0
         while got < len(view):
