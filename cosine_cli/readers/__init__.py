@@ -174,6 +174,8 @@ def detect_format(path: str, override: str | None = None) -> str:
     if ext in EXTENSIONS:
         if EXTENSIONS[ext] in ("csv", "tsv"):
             return EXTENSIONS[ext]
+        if EXTENSIONS[ext] == "safetensors":  # binfmt: no magic; its reader says what is wrong
+            return "safetensors"
         raise InputError(f"does not start like a {EXTENSIONS[ext]} file (its extension says {ext})", source=path)
     raise InputError(
         f"unrecognised format (extension {ext or 'none'!r}); expected one of {', '.join(sorted(EXTENSIONS))} "
