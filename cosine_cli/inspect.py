@@ -103,12 +103,47 @@ def _table_info(reader: Any) -> dict[str, Any]:
     }
 
 
+# --- binfmt (issue 11): files of named members (safetensors tensors, HDF5 datasets) ---
+def _members_info(path: str, fmt: str) -> dict[str, Any]:
+    """Every tensor / dataset: the 2-D (or more) real-number ones as vector columns."""
+    if fmt == "safetensors":
+        from .readers.safetensors import _DTYPES, members
+
+        listed = [(t.name, t.dtype, t.shape, t.dtype in _DTYPES and t.dtype != "BOOL") for t in members(path)]
+    else:
+        from .readers.hdf5 import members as h5_members
+
+        listed = [(d.name, d.dtype, d.shape, np.dtype(d.dtype).kind in "fiu") for d in h5_members(path)]
+    vectors = [
+        {"name": n, "dim": shape[-1], "dtype": dt, "type": f"{fmt} member {list(shape)}"}
+        for n, dt, shape, real in listed
+        if real and len(shape) >= 2
+    ]
+    others = [
+        {"name": n, "type": f"{dt} {list(shape)}"} for n, dt, shape, real in listed if not (real and len(shape) >= 2)
+    ]
+    leading = {shape[0] for _, _, shape, real in listed if real and len(shape) >= 2}
+    return {
+        "format": fmt,
+        "rows": leading.pop() if len(leading) == 1 else None,
+        "row_groups": None,
+        "vector_columns": vectors,
+        "other_columns": others,
+    }
+
+
+# --- end binfmt ---
+
+
 def describe(
     path: str, fmt: str | None = None, *, delimiter: str | None = None, header: bool = True, key: str | None = None
 ) -> dict[str, Any]:
     """A JSON-ready description of ``path`` (``"-"``: standard input)."""
     from .inputs import InputOptions, open_any
+    from .readers import MEMBER_FORMATS, detect_format  # binfmt (issue 11)
 
+    if path != "-" and (member_fmt := detect_format(path, fmt)) in MEMBER_FORMATS:  # binfmt (issue 11)
+        return {"schema_version": 1, "path": path, **_members_info(path, member_fmt)}
     opened = open_any(path, fmt, InputOptions(delimiter=delimiter, header=header, key=key))
     try:
         if hasattr(opened, "schema") and hasattr(opened, "register"):

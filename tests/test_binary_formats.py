@@ -21,6 +21,13 @@ from cosine_cli.readers.base import ArraySource
 from cosine_cli.readers.safetensors import MAX_HEADER_SIZE, members, open_safetensors
 
 FIX = Path(__file__).parent / "fixtures" / "binary"
+try:
+    import h5py  # noqa: F401 - the optional hdf5 extra
+
+    HAVE_H5PY = True
+except ImportError:
+    HAVE_H5PY = False
+needs_h5py = pytest.mark.skipif(not HAVE_H5PY, reason="h5py (the hdf5 extra) is not installed")
 TOL = 1e-6
 
 
@@ -83,6 +90,10 @@ FILE_CASES = {
     ),
     "HDF5 one dataset": ([str(FIX / "one.h5"), str(FIX / "source.npy")], F32_LOSS),
     "HDF5 ann-benchmarks": ([str(FIX / "ann.h5"), "--pred-col", "test", "--label-col", "train"], F32_LOSS),
+    "HDF5 dataset per side": (
+        [str(FIX / "ann.h5"), str(FIX / "one.h5"), "--pred-col", "test"],
+        reference_loss(PRED, PRED),
+    ),
     "save_to_disk folder": ([str(FIX / "hf_folder"), "--pred-col", "pred", "--label-col", "label"], F32_LOSS),
 }
 
@@ -90,6 +101,8 @@ FILE_CASES = {
 @pytest.mark.parametrize("case", FILE_CASES, ids=list(FILE_CASES))
 def test_container_gives_the_float64_reference_loss(case: str) -> None:
     args, expected = FILE_CASES[case]
+    if "HDF5" in case and not HAVE_H5PY:
+        pytest.skip("h5py (the hdf5 extra) is not installed")
     assert abs(cli_loss(*args) - expected) < TOL
 
 
@@ -174,6 +187,7 @@ def test_several_tensors_without_a_choice_is_refused_with_the_list() -> None:
     assert "label F32 [64, 24]" in result.stderr
 
 
+@needs_h5py
 def test_ann_benchmarks_file_needs_a_dataset_name() -> None:
     result = CliRunner().invoke(cli, ["score", str(FIX / "ann.h5"), str(FIX / "source.npy")])
     assert result.exit_code == 2
@@ -366,6 +380,22 @@ def test_safetensors_is_sniffed_without_its_extension(tmp_path: Path) -> None:
     path = tmp_path / "embeddings.bin"
     path.write_bytes((FIX / "f32.safetensors").read_bytes())
     assert abs(cli_loss(str(path), str(FIX / "source.npy")) - F32_LOSS) < TOL
+
+
+def test_inspect_lists_tensors_and_datasets() -> None:
+    result = CliRunner().invoke(cli, ["inspect", str(FIX / "pair.safetensors"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["format"] == "safetensors" and info["rows"] == 64
+    assert [(v["name"], v["dim"], v["dtype"]) for v in info["vector_columns"]] == [
+        ("label", 24, "F32"),
+        ("pred", 24, "F32"),
+    ]
+    assert info["other_columns"] == [{"name": "ids", "type": "I64 [64]"}]
+    if HAVE_H5PY:
+        result = CliRunner().invoke(cli, ["inspect", str(FIX / "ann.h5"), "--json"])
+        names = [v["name"] for v in json.loads(result.stdout)["vector_columns"]]
+        assert names == ["distances", "neighbors", "test", "train"]
 
 
 def test_binary_containers_from_stdin_are_refused_with_the_reason() -> None:
