@@ -280,6 +280,8 @@ class SafetensorsSource:
         return raw if raw.dtype.isnative else raw.byteswap().view(self.dtype)
 
     def _read_into(self, buffer: NDArray[Any], start_row: int) -> None:
+        if buffer.nbytes == 0:  # a dimension of 0 (allowed by the format): nothing stored
+            return
         view = memoryview(cast(Any, buffer)).cast("B")
         self._f.seek(self.info.begin + start_row * self._row_bytes)
         got = 0
