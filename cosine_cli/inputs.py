@@ -94,7 +94,7 @@ def open_any(path: str, fmt: str | None, opts: InputOptions, member: tuple[str |
 
     ``member``: the tensor / dataset of a safetensors or HDF5 file, and the option naming it."""
     if path == "-":
-        return _open_stdin(fmt, opts)
+        return _open_stdin(fmt, opts, member)
     fmt = detect_format(path, fmt)
     # --- binfmt (issue 11) ---
     if fmt in MEMBER_FORMATS:
@@ -110,28 +110,36 @@ def open_any(path: str, fmt: str | None, opts: InputOptions, member: tuple[str |
     return open_table(path, fmt, delimiter=opts.delimiter, header=opts.header)
 
 
-def _open_stdin(fmt: str | None, opts: InputOptions) -> Any:
+def _open_stdin(fmt: str | None, opts: InputOptions, member: tuple[str | None, str] | None = None) -> Any:
     """Standard input: the format from its first bytes (or ``fmt``). Parquet, Arrow files and
     .npz need seeking, so they are read into memory first; the others stream."""
     stream, owned = _stdin()
     try:
-        return _open_stream(stream, fmt, opts, owned)
+        return _open_stream(stream, fmt, opts, owned, member)
     except BaseException:
         if owned:
             stream.close()
         raise
 
 
-def _open_stream(stream: Any, fmt: str | None, opts: InputOptions, owned: bool) -> Any:
+def _open_stream(
+    stream: Any, fmt: str | None, opts: InputOptions, owned: bool, member: tuple[str | None, str] | None = None
+) -> Any:
     from .readers.npy import NpySource
     from .readers.streams import Prefixed, read_all, read_head
 
-    head = read_head(stream, 8)
+    head = read_head(stream, 16)  # binfmt: safetensors is sniffed from its 9th byte
     if not head:
         raise InputError("is empty", source="-")
     fmt = fmt or format_from_head(head) or "csv"
-    if fmt in (*MEMBER_FORMATS, "hf", "lance"):  # binfmt (issue 11)
+    # --- binfmt (issue 11): safetensors streams (header, then the tensor's rows); the rest need seeking ---
+    if fmt == "safetensors":
+        from .readers.safetensors import open_safetensors_stream
+
+        return open_safetensors_stream(Prefixed(head, stream, own_rest=owned), member[0] if member else None)  # type: ignore[arg-type]
+    if fmt in (*MEMBER_FORMATS, "hf", "lance"):
         raise UsageProblem(f"a {fmt} input cannot be read from standard input (it needs seeking): save it to a file")
+    # --- end binfmt ---
     if fmt in ("parquet", "arrow", "npz"):
         data = head + read_all(stream)
         if owned:

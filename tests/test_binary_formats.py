@@ -458,3 +458,25 @@ def test_a_mangled_byte_is_an_input_error_or_reads(tmp_path: Path, position: int
             pass
     finally:
         src.close()
+
+
+@pytest.mark.parametrize(
+    ("fixture", "col", "expected"),
+    [
+        ("f32.safetensors", None, F32_LOSS),
+        ("pair.safetensors", "pred", F32_LOSS),  # stored after "ids" and "label": those bytes are skipped
+        ("bf16.safetensors", None, reference_loss(bf16_round(PRED), SOURCE)),
+    ],
+)
+def test_safetensors_streams_from_stdin(fixture: str, col: str | None, expected: float) -> None:
+    args = ["score", "-", str(FIX / "source.npy"), "--json", *(["--pred-col", col] if col else [])]
+    result = CliRunner().invoke(cli, args, input=(FIX / fixture).read_bytes())
+    assert result.exit_code == 0, result.stderr
+    assert abs(json.loads(result.stdout)["loss"] - expected) < TOL
+
+
+def test_safetensors_cut_short_on_stdin_is_exit_3() -> None:
+    data = (FIX / "pair.safetensors").read_bytes()[:3000]
+    result = CliRunner().invoke(cli, ["score", "-", str(FIX / "source.npy"), "--pred-col", "pred"], input=data)
+    assert result.exit_code == 3 and result.stdout == ""
+    assert "truncated" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -40,6 +40,7 @@ __all__ = [
     "looks_like_safetensors",
     "members",
     "open_safetensors",
+    "open_safetensors_stream",
     "read_header",
 ]
 
@@ -118,15 +119,17 @@ def _bits(dtype: str) -> int:
     return 8 * _DTYPES[dtype].itemsize if dtype in _DTYPES else _OTHER_BITS[dtype]
 
 
-def read_header(f: BinaryIO, name: str, file_size: int) -> tuple[dict[str, str], list[TensorInfo]]:
-    """The ``__metadata__`` map and the tensors in file order, every rule above checked."""
+def read_header(f: BinaryIO, name: str, file_size: int | None) -> tuple[dict[str, str], list[TensorInfo]]:
+    """The ``__metadata__`` map and the tensors in file order, every rule above checked.
+
+    ``file_size`` None: a pipe, whose end is checked when the data is read instead."""
     size_bytes = f.read(8)
     if len(size_bytes) < 8:
         raise _bad("header too small: fewer than 8 bytes", name)
     n = int.from_bytes(size_bytes, "little")
     if n > MAX_HEADER_SIZE:
         raise _bad(f"header size {n} bytes exceeds the format's limit of {MAX_HEADER_SIZE}", name)
-    if 8 + n > file_size:
+    if file_size is not None and 8 + n > file_size:
         raise _bad(f"header of {n} bytes runs past the end of the {file_size}-byte file", name)
     raw = f.read(n)
     if len(raw) < n:
@@ -179,7 +182,7 @@ def read_header(f: BinaryIO, name: str, file_size: int) -> tuple[dict[str, str],
                 name,
             )
         end = t.end
-    if data_start + end != file_size:
+    if file_size is not None and data_start + end != file_size:
         raise _bad(
             f"the tensors cover {end} bytes of data, the file holds {file_size - data_start} after the header "
             "(incomplete or truncated)",
@@ -221,22 +224,34 @@ def open_safetensors(
     """Tensor ``member`` of the file (the only one when ``None``) as a Source."""
     f, name, tensors = _open(path)
     try:
-        if member is None:
-            if len(tensors) != 1:
-                listing = "; ".join(_describe(t) for t in tensors) or "none"
-                raise UsageProblem(f"{name} holds {len(tensors)} tensors ({listing}); choose one with {option}")
-            info = tensors[0]
-        else:
-            found = [t for t in tensors if t.name == member]
-            if not found:
-                raise UsageProblem(
-                    f"{name} has no tensor {member!r}; it holds: {', '.join(t.name for t in tensors) or 'none'}"
-                )
-            info = found[0]
+        info = _choose(tensors, member, name, option)
         return SafetensorsSource(f, info, name)
     except BaseException:
         f.close()
         raise
+
+
+def open_safetensors_stream(
+    stream: BinaryIO, member: str | None = None, *, name: str = "-", option: str = "--pred-col / --label-col"
+) -> SafetensorsSource:
+    """A tensor of a safetensors file arriving on a pipe: the header, then the bytes up to the
+    tensor skipped, then its rows in order (read once; vectors along the rows only)."""
+    _, tensors = read_header(stream, name, None)
+    info = _choose(tensors, member, name, option)
+    # the tensors tile the buffer from its start: the first begins where the header ends
+    return SafetensorsSource(stream, info, name, seekable=False, position=tensors[0].begin)  # type: ignore[arg-type]
+
+
+def _choose(tensors: list[TensorInfo], member: str | None, name: str, option: str) -> TensorInfo:
+    if member is None:
+        if len(tensors) != 1:
+            listing = "; ".join(_describe(t) for t in tensors) or "none"
+            raise UsageProblem(f"{name} holds {len(tensors)} tensors ({listing}); choose one with {option}")
+        return tensors[0]
+    found = [t for t in tensors if t.name == member]
+    if not found:
+        raise UsageProblem(f"{name} has no tensor {member!r}; it holds: {', '.join(t.name for t in tensors) or 'none'}")
+    return found[0]
 
 
 class SafetensorsSource:
@@ -248,13 +263,15 @@ class SafetensorsSource:
 
     format_name = "safetensors"
 
-    def __init__(self, f: io.FileIO, info: TensorInfo, name: str) -> None:
+    def __init__(self, f: io.FileIO, info: TensorInfo, name: str, *, seekable: bool = True, position: int = 0) -> None:
         if info.dtype not in _DTYPES:
             raise InputError(
                 f"tensor {info.name!r} has dtype {info.dtype}; cosloss reads F16, BF16, F32, F64 and integer tensors",
                 source=name,
             )
         self._f = f
+        self._seekable = seekable
+        self._position = position  # a pipe: the file offset it stands at
         self.info = info
         self.tensor = info.name
         self.name = f"{name}[{info.name}]"
@@ -283,13 +300,31 @@ class SafetensorsSource:
         if buffer.nbytes == 0:  # a dimension of 0 (allowed by the format): nothing stored
             return
         view = memoryview(cast(Any, buffer)).cast("B")
-        self._f.seek(self.info.begin + start_row * self._row_bytes)
+        offset = self.info.begin + start_row * self._row_bytes
+        if self._seekable:
+            self._f.seek(offset)
+        else:
+            self._skip_to(offset)
+            self._position = offset + len(view)
         got = 0
         while got < len(view):
             n = self._f.readinto(view[got:])
             if not n:
                 raise InputError(f"truncated: the data ends inside row {start_row}", source=self.name)
             got += n
+
+    def _skip_to(self, offset: int) -> None:
+        """On a pipe: read and drop the bytes before ``offset`` (the tensors stored before ours)."""
+        if offset < self._position:
+            raise InputError("a safetensors file on standard input is read once, front to back", source=self.name)
+        self._drop(offset - self._position)
+
+    def _drop(self, count: int) -> None:
+        while count > 0:
+            got = self._f.read(min(count, 1 << 20))
+            if not got:
+                raise InputError("truncated: the data ends before the tensor", source=self.name)
+            count -= len(got)
 
     def read_rows(self, start: int, stop: int) -> NDArray[np.generic]:
         """Rows ``[start, stop)`` along axis 0, read by one seek (a new array)."""
@@ -306,6 +341,8 @@ class SafetensorsSource:
             yield self._read_scalar()
             return
         if axis != 0 and len(shape) > 1:
+            if not self._seekable:
+                raise InputError("vectors along axis 0 need a seekable file, not standard input", source=self.name)
             yield from self._strided(rows, axis)
             return
         total = shape[0]
