@@ -81,6 +81,14 @@ def looks_like_json(head: bytes) -> bool:
     return stripped[:1] in (b"{", b"[")
 
 
+def looks_like_safetensors(head: bytes) -> bool:
+    """safetensors has no magic: an 8-byte little-endian header size (2 to 100 MB), then ``{``."""
+    if len(head) < 9:
+        return False
+    size = int.from_bytes(head[:8], "little")
+    return 2 <= size <= 100_000_000 and head[8:9] == b"{"
+
+
 _R = "cosine_cli.readers"
 
 #: Every format, in the order detection tries them (magic first, then sniffing, then extensions).
@@ -135,6 +143,44 @@ FORMATS: dict[str, Format] = {
             f"{_R}.ipc:open_arrow_stream",
             extensions=(".arrows",),
             magic=(b"\xff\xff\xff\xff",),
+        ),
+        Format(
+            "hdf5",
+            "array",
+            "HDF5 dataset by name (h5py, extra 'hdf5'; ann-benchmarks train/test files)",
+            f"{_R}.hdf5:open_location",
+            extensions=(".h5", ".hdf5", ".hdf"),
+            magic=(b"\x89HDF\r\n\x1a\n",),
+            seekable=True,
+            members=True,
+            lister=f"{_R}.hdf5:list_members",
+        ),
+        Format(
+            "safetensors",
+            "array",
+            "safetensors tensor by name (F16, BF16, F32, F64, integers), read by row range",
+            f"{_R}.safetensors:open_location",
+            extensions=(".safetensors",),
+            sniff=looks_like_safetensors,
+            members=True,
+            lister=f"{_R}.safetensors:list_members",
+        ),
+        Format(
+            "hf",
+            "table",
+            "Hugging Face save_to_disk folder (Arrow stream parts in state.json order)",
+            f"{_R}.hf_folder:open_location",
+            seekable=True,
+            folder_marker=("state.json", "dataset_dict.json"),
+        ),
+        Format(
+            "lance",
+            "table",
+            "Lance dataset folder (pylance, extra 'lance')",
+            f"{_R}.lance:open_location",
+            extensions=(".lance",),
+            seekable=True,
+            folder_marker=("_versions",),
         ),
         Format(
             "csv",

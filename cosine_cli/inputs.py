@@ -37,6 +37,10 @@ class InputOptions:
     id_col: str | None = None
     join_on_id: bool = False
     weight_col: str | None = None
+    pred_encoding: str | None = None  #: quantised codes to decode (cosine_cli.encodings.ENCODINGS)
+    label_encoding: str | None = None
+    ranges: str | None = None  #: int8 / uint8: a (2, dim) array of per-dimension min and max
+    dim: int | None = None  #: binary / ubinary: the vector width before packing
 
 
 @dataclass
@@ -240,6 +244,7 @@ def open_inputs(
         if opts.join_on_id and (ids[0] is None or (ids[1] is None and t is not p)):
             raise UsageProblem("{join_on_id} needs the {id_col} column in both PRED and LABEL")
         w = _weight_view(p, t, w_opened, opts)
+        pv, tv = _decoded(pv, opts.pred_encoding, opts), _decoded(tv, opts.label_encoding, opts)
         inputs = Inputs(pv, tv, w, ids, closers, notes.items)
         if opts.join_on_id and t is not p:
             from .join import join_on_id
@@ -251,6 +256,18 @@ def open_inputs(
         for c in closers:
             c.close()
         raise
+
+
+def _decoded(source: Any, encoding: str | None, opts: InputOptions) -> Any:
+    """``source``'s codes decoded (cosine_cli.encodings), or ``source`` when it holds no codes."""
+    if encoding is None:
+        return source
+    from .encodings import DecodedSource, load_ranges
+
+    if encoding in ("int8", "uint8") and opts.ranges is None:
+        raise UsageProblem(f"{encoding} codes need the calibration they were made with: --ranges FILE")
+    ranges = load_ranges(opts.ranges) if opts.ranges is not None and encoding in ("int8", "uint8") else None
+    return DecodedSource(source, encoding, ranges, opts.dim)
 
 
 def _id_views(p: Any, t: Any, opts: InputOptions) -> tuple[Any, Any]:

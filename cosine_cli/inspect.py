@@ -149,8 +149,8 @@ def _members_info(path: str, fmt: Any, lister: Any, storage_options: Any) -> dic
     from .inputs import InputOptions, open_any
     from .readers import resolve_location
 
-    columns = []
-    rows = None
+    columns, others = [], []
+    rows = set()
     for member in lister(resolve_location(path, storage_options)):
         opened = open_any(path, fmt.name, InputOptions(), member=member, storage_options=storage_options)
         try:
@@ -158,10 +158,18 @@ def _members_info(path: str, fmt: Any, lister: Any, storage_options: Any) -> dic
         finally:
             opened.close()
         column = part["vector_columns"][0]
-        column["name"] = member
-        columns.append(column)
-        rows = part["rows"] if rows is None else rows
-    return {"format": fmt.name, "rows": rows, "row_groups": None, "vector_columns": columns, "other_columns": []}
+        if len(part["shape"]) >= 2:
+            columns.append({**column, "name": member})
+            rows.add(part["rows"])
+        else:
+            others.append({"name": member, "type": f"{column['dtype']} {part['shape']}"})
+    return {
+        "format": fmt.name,
+        "rows": rows.pop() if len(rows) == 1 else None,
+        "row_groups": None,
+        "vector_columns": columns,
+        "other_columns": others,
+    }
 
 
 def write_description(info: dict[str, Any], out: TextIO, *, as_json: bool = False) -> None:

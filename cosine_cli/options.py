@@ -17,6 +17,8 @@ __all__ = ["FORMAT_CHOICES", "input_options", "input_kwargs"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 FORMAT_CHOICES = FORMAT_NAMES  # the registry (cosine_cli.formats imports nothing heavy)
+#: cosine_cli.encodings.ENCODINGS, spelled out so that --help imports no NumPy (a test keeps them equal)
+ENCODING_CHOICES = ("int8", "uint8", "binary", "ubinary", "bfloat16")
 
 _OPTIONS = [
     click.option(
@@ -72,6 +74,24 @@ _OPTIONS = [
     click.option(
         "--weight-col", metavar="COL", help="Sample weights from column COL of PRED, LABEL or the --weights file."
     ),
+    click.option(
+        "--pred-encoding",
+        type=click.Choice(ENCODING_CHOICES),
+        help="PRED holds quantised codes (sentence-transformers quantize_embeddings): int8 / uint8 (with "
+        "--ranges), binary / ubinary (packed bits, with --dim), or bfloat16 stored as 16-bit integers.",
+    ),
+    click.option("--label-encoding", type=click.Choice(ENCODING_CHOICES), help="LABEL's codes (see --pred-encoding)."),
+    click.option(
+        "--ranges",
+        metavar="FILE",
+        help="int8 / uint8 codes: the (2, dim) array of per-dimension minimum and maximum they were made with.",
+    ),
+    click.option(
+        "--dim",
+        type=click.IntRange(min=1),
+        metavar="D",
+        help="binary / ubinary codes: the vector width before packing.",
+    ),
 ]
 
 
@@ -91,7 +111,20 @@ def input_kwargs(params: dict[str, Any]) -> dict[str, Any]:
             raise click.BadParameter("the delimiter is one character", param_hint="--delimiter")
     out = {
         k: params.pop(k)
-        for k in ("pred_col", "label_col", "columns", "key", "id_col", "weight_col", "pred_format", "label_format")
+        for k in (
+            "pred_col",
+            "label_col",
+            "columns",
+            "key",
+            "id_col",
+            "weight_col",
+            "pred_format",
+            "label_format",
+            "pred_encoding",
+            "label_encoding",
+            "ranges",
+            "dim",
+        )
     }
     out["delimiter"] = delimiter
     header = params.pop("header", None)

@@ -56,6 +56,10 @@ OPTION_FLAGS: dict[str, str] = {
     "engine": "--engine",
     "reduction": "--reduction",
     "loss": "--loss",
+    "pred_encoding": "--pred-encoding",
+    "label_encoding": "--label-encoding",
+    "ranges": "--ranges",
+    "dim": "--dim",
 }
 
 

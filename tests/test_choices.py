@@ -42,3 +42,10 @@ def test_format_choices_equal_the_reader_registry(command: str, option: str) -> 
     from cosine_cli.formats import FORMATS
 
     assert sorted(choices(command, option)) == sorted(FORMATS)
+
+
+def test_encoding_choices_equal_the_library() -> None:
+    from cosine_cli.encodings import ENCODINGS
+    from cosine_cli.options import ENCODING_CHOICES
+
+    assert ENCODING_CHOICES == ENCODINGS

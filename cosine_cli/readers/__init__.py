@@ -111,15 +111,19 @@ def detect_format(loc: Location, override: str | None = None) -> Format:
 
 
 def _dataset_format(loc: Location) -> Format:
-    """A directory (or glob): a folder format that claims it by a marker file, else a dataset of parts."""
+    """A directory (or glob): a folder format that claims it by a marker (a file or a folder in it,
+    or its extension), else a dataset of parts (Parquet unless the pattern's extension says)."""
     import pyarrow.fs as pafs
 
+    by_name = by_extension(loc.path)
     if not any(ch in loc.path for ch in "*?[") and loc.fs is not None:
         for f in FORMATS.values():
             for marker in f.folder_marker:
-                if loc.fs.get_file_info(f"{loc.path.rstrip('/')}/{marker}").type == pafs.FileType.File:
+                found = loc.fs.get_file_info(f"{loc.path.rstrip('/')}/{marker}").type
+                if found in (pafs.FileType.File, pafs.FileType.Directory):
                     return f
-    by_name = by_extension(loc.path)
+        if by_name is not None and by_name.folder_marker:
+            return by_name
     if by_name is not None and by_name.dataset:
         return by_name
     return next(f for f in FORMATS.values() if f.dataset)
@@ -132,7 +136,7 @@ def open_location(loc: Location, fmt: Format, opts: ReadOptions) -> Any:
     UnicodeDecodeError in a schema name, ...) becomes an InputError naming the file.
     """
     if loc.is_dataset and loc.parts is None:
-        if not fmt.dataset and not fmt.folder_marker:
+        if not fmt.dataset and not fmt.folder_marker:  # a folder format opens the folder itself
             raise InputError(f"is a directory or pattern; a {fmt.name} input is one file", source=loc.name)
         if fmt.dataset:
             loc.parts = list_parts(loc, fmt.extensions)
