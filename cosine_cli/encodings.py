@@ -68,7 +68,8 @@ def load_ranges(path: str) -> NDArray[np.float64]:
     if is_table(src):
         src.close()
         raise UsageProblem(
-            f"--ranges {path}: expected an array file (.npy, or a one-array .npz / .safetensors), not {opened.format.name}"
+            f"--ranges {path}: expected an array file (.npy, or a one-array .npz / .safetensors), "
+            f"not {opened.format.name}"
         )
     try:
         shape = src.shape
