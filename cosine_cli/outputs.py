@@ -167,7 +167,13 @@ def input_identities(args: Sequence[str | None]) -> list[InputIdentity]:
                 st = os.stat(p)
             except OSError:
                 continue
-            found.append(InputIdentity(st.st_dev, st.st_ino, p if p == arg else f"{p}, part of {arg}"))
+            if p == arg:
+                display = p
+            elif path != arg and p == path:
+                display = f"{p}, the local path of {arg}"
+            else:
+                display = f"{p}, part of {arg}"
+            found.append(InputIdentity(st.st_dev, st.st_ino, display))
     return found
 
 
@@ -378,23 +384,32 @@ _HELD: Final = (signal.SIGINT, signal.SIGTERM)
 
 @contextmanager
 def held_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM off while outputs are committed, and drop any that came meanwhile:
-    the run has succeeded once the first rename is done, and an exit code of 130 / 143 must
-    keep meaning that nothing was committed. (A signal that arrived just before is raised by
-    Python at the first statement inside, before any rename.)"""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """Keep Ctrl-C and SIGTERM out of the commit, and drop any that came meanwhile: the run has
+    succeeded once the first rename is done, and an exit code of 130 / 143 must keep meaning that
+    nothing was committed.
+
+    The Python-level handlers are swapped (not the thread's signal mask: a process-directed
+    signal would go to one of pyarrow's threads, and Python would still raise it here). A signal
+    that arrived just before is raised at the first statement inside, before any rename.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    previous = {}
+    try:
+        for sig in _HELD:
+            previous[sig] = signal.signal(sig, _ignore_for_now)
+    except (OSError, ValueError):
+        pass
     try:
         yield
     finally:
-        try:
-            while signal.sigtimedwait(_HELD, 0) is not None:
-                pass
-        except (OSError, AttributeError):
-            pass
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_for_now(signum: int, frame: object) -> None:
+    """Stands in for the usual handlers during the commit (see held_signals)."""
 
 
 # -- failures -------------------------------------------------------------------------------------
