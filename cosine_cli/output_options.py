@@ -196,13 +196,16 @@ class OutputPlan:
             output_target=output_target,
         )
         plan._check_targets(inputs, opts.get("baseline"), as_json=as_json, stdout=stdout, stderr=stderr)
-        if opts.get("baseline") is not None:
-            try:
+        try:  # input errors from here on are reported to JUnit and CI like those of the run
+            for t in plan.targets:
+                check_writable(t)
+            if opts.get("baseline") is not None:
                 plan.baseline = Baseline.load(opts["baseline"], opts.get("tolerance"))
-            except CoslossError as exc:
-                if exc.exit_code == EXIT_INPUT:
-                    plan.report_failure(exc, stdout=getattr(stdout, "buffer", None), stderr=stderr)
-                raise
+        except CoslossError as exc:
+            if exc.exit_code == EXIT_INPUT:
+                plan.report_failure(exc, stdout=getattr(stdout, "buffer", None), stderr=stderr)
+            raise
+        if plan.baseline is not None:
             plan.baseline.check_compatible(loss_kind=loss_kind, reduction=reduction)
         return plan
 
@@ -221,7 +224,7 @@ class OutputPlan:
     def _check_targets(
         self, inputs: list[str | None], baseline: str | None, *, as_json: bool, stdout: Any, stderr: Any
     ) -> None:
-        """Distinct from each other and from every input and the baseline, writable; streams
+        """Distinct from each other and from every input and the baseline (exit 2); streams
         claimed once (the summary moves to stderr when stdout carries rows or a report)."""
         identities = input_identities(inputs)
         base_ids = input_identities([baseline]) if baseline is not None else []
@@ -238,7 +241,6 @@ class OutputPlan:
                 fd = t.fd if t.fd is not None else 1
                 claim(fd, stdout if fd == 1 else (stderr if fd == 2 else None), t.describe())
                 continue
-            check_writable(t)
             key = file_key(t)
             if key in files:
                 raise UsageProblem(f"{files[key].describe()} and {t.describe()} are one file; give each its own path")
@@ -296,7 +298,7 @@ class OutputPlan:
 
         summary = Summary.of_error(message)
         for t, report in self.reports:
-            if report.on_error and t.kind != "append":
+            if report.on_error and t.kind != "append" and _writable(t):
                 quietly(_write_now, t, report.render_summary(summary), stdout)
         step = os.environ.get("GITHUB_STEP_SUMMARY") or ""
         if step and (on_github_actions() or any(t.kind == "append" for t, _ in self.reports)):
@@ -356,6 +358,14 @@ class OutputPlan:
         if failed and on_github_actions():
             annotate(stderr, "cosloss gate", [r.message for r in failed])
         return EXIT_GATE if failed else EXIT_OK
+
+
+def _writable(t: Target) -> bool:
+    try:
+        check_writable(t)
+    except CoslossError:
+        return False  # a write-protected report stays as it was, even for an error
+    return True
 
 
 def _write_now(t: Target, data: bytes, stdout: Any) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final, Literal, NamedTuple, TextIO
 from urllib.parse import unquote, urlsplit
 
-from .errors import EXIT_INPUT, CoslossError, UsageProblem
+from .errors import EXIT_INPUT, CoslossError, InputError, UsageProblem
 
 if TYPE_CHECKING:
     from .summary import Summary
@@ -245,21 +245,23 @@ def classify(option: str, path: str, *, step_summary: bool = False) -> Target:
 
 
 def check_writable(t: Target) -> None:
-    """Refuse, before any data is read, a target that cannot be written (exit 2)."""
+    """Refuse, before any data is read, a target that cannot be written: exit 3, as the failed
+    ``open()`` would have been (the run stops before reading anything)."""
     if t.kind in ("stdout", "stream"):
         return
     exists = os.path.exists(t.path)
     if exists and not os.access(t.path, os.W_OK):
         # Renaming would replace it regardless, but a write-protected file says "keep": refuse,
         # as opening it would (root may write anything, as everywhere else)
-        raise UsageProblem(f"{t.describe()} is write-protected; refusing to replace it")
+        raise InputError(f"{t.describe()} is write-protected; refusing to replace it")
     if t.kind == "device" or (t.kind == "append" and exists):
         return
     directory = os.path.dirname(os.path.abspath(t.path))
+    shown = os.path.dirname(t.path) or "."
     if not os.path.isdir(directory):
-        raise UsageProblem(f"{t.describe()}: directory {os.path.dirname(t.path) or '.'!r} does not exist")
+        raise InputError(f"{t.describe()}: directory {shown!r} does not exist")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise UsageProblem(f"{t.describe()}: cannot create a file in {os.path.dirname(t.path) or '.'!r}")
+        raise InputError(f"{t.describe()}: cannot create a file in {shown!r} (permission denied)")
 
 
 def file_key(t: Target) -> tuple[Any, ...]:

@@ -197,7 +197,7 @@ def test_5_reports_are_replaced_by_rename_never_rewritten_in_place(pair: Path) -
 
 def test_6_an_unwritable_report_is_refused_before_any_data_is_read(pair: Path) -> None:
     r = invoke("pred.npy", "label.npy", "-o", "rows.parquet", "--junit", "no/such/dir/j.xml", "--json")
-    assert r.exit_code == 2 and "no/such/dir" in one_line_error(r.stderr)  # type: ignore[attr-defined]
+    assert r.exit_code == 3 and "no/such/dir" in one_line_error(r.stderr)  # type: ignore[attr-defined]
     assert r.stdout == "" and not os.path.exists("rows.parquet")  # type: ignore[attr-defined]
 
 
@@ -373,7 +373,7 @@ def test_19_a_write_protected_target_is_refused(pair: Path, monkeypatch: pytest.
     os.chmod("rows.csv", 0o444)
     for option in ("-o", "--markdown", "--junit"):
         r = invoke("pred.npy", "label.npy", option, "rows.csv")
-        assert r.exit_code == 2 and "write-protected" in one_line_error(r.stderr), option  # type: ignore[attr-defined]
+        assert r.exit_code == 3 and "write-protected" in one_line_error(r.stderr), option  # type: ignore[attr-defined]
     assert Path("rows.csv").read_text() == "keep\n"
 
 
@@ -393,7 +393,7 @@ def test_19_a_write_protected_target_is_refused_for_a_real_user(pair: Path) -> N
     )
     if b"Permission denied" in r.stderr and b"cosine_cli" not in r.stderr:
         pytest.skip("nobody cannot read the interpreter here")
-    assert r.returncode == 2, r.stderr
+    assert r.returncode == 3, r.stderr
     assert b"write-protected" in r.stderr and Path("rows.csv").read_text() == "keep\n"
 
 
