@@ -14,20 +14,16 @@ the atomic write come with it. Imports nothing heavy: ``cosloss --help`` reads :
 
 from __future__ import annotations
 
-import glob
 import importlib
 import os
 import re
 import signal
 import stat
 import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final, Literal, NamedTuple, TextIO
-from urllib.parse import unquote, urlsplit
 
 from .errors import EXIT_INPUT, CoslossError, InputError, UsageProblem
 
@@ -112,6 +108,8 @@ def _local_path(arg: str) -> str | None:
     """The local path of a plain path or a ``file://`` URI; None for other URIs (not ours to check)."""
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", arg) is None:
         return arg
+    from urllib.parse import unquote, urlsplit  # here: --help must stay fast
+
     parts = urlsplit(arg)
     if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
         return None
@@ -122,6 +120,8 @@ def _expand(path: str) -> list[str]:
     """A path's files as the input layer reads them: a glob's matches, a directory's Parquet parts
     (recursively, leaving out names starting with ``_`` or ``.``), else the path itself; sorted."""
     if _GLOB.search(path):
+        import glob
+
         return sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
     if os.path.isdir(path):
         parts = []
@@ -322,6 +322,8 @@ class StagedFile:
     def __init__(self, target: str) -> None:
         self.target = target
         self.committed = False
+        import tempfile
+
         directory = os.path.dirname(os.path.abspath(target))
         try:
             fd, self.tmp = tempfile.mkstemp(
@@ -394,6 +396,8 @@ def held_signals() -> Iterator[None]:
     signal would go to one of pyarrow's threads, and Python would still raise it here). A signal
     that arrived just before is raised at the first statement inside, before any rename.
     """
+    import threading
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
