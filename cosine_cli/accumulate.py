@@ -90,8 +90,10 @@ class CompensatedSum:
 
 
 def _chunk_sum(x: NDArray[np.float64]) -> float:
-    # np.sum is pairwise within a chunk; CompensatedSum takes it from there.
-    return float(np.sum(x, dtype=np.float64))
+    # np.sum is pairwise within a chunk; CompensatedSum takes it from there. A sum that overflows
+    # is inf (the summary says null), not a RuntimeWarning printed into the output.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.sum(x, dtype=np.float64))
 
 
 @dataclass

@@ -261,6 +261,9 @@ def score(
             reduction=reduction,
             loss_kind=loss_kind,
             weighted=weights_path is not None or weight_value is not None or "weight_col" in columns,
+            as_json=as_json,
+            stdout=stdout,
+            stderr=stderr,
         )
         with plan.running(sys.stdout.buffer, stderr) as output_sinks:
             result = run_score(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from .gates import METRICS, lookup, read_summary
+from .summary import to_json
 
 __all__ = ["compare_rows", "write_compare"]
 
 
-def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+def compare_rows(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per statistic either summary has: name, a, b, delta (b - a, None when one is missing)."""
     rows = []
     for name in METRICS:
@@ -23,7 +24,7 @@ def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _fmt(x: Any) -> str:
-    return "null" if x is None else (repr(x) if isinstance(x, float) else str(x))
+    return "null" if x is None else repr(x)
 
 
 def _fmt_delta(x: Any) -> str:
@@ -36,7 +37,8 @@ def write_compare(a_path: str, b_path: str, file: TextIO, *, as_json: bool = Fal
     a, b = read_summary(a_path), read_summary(b_path)
     rows = compare_rows(a, b)
     if as_json:
-        file.write(json.dumps({"a": a_path, "b": b_path, "rows": rows}, indent=2, allow_nan=False) + "\n")
+        # an inf or NaN (a summary may hold them, or a difference give them) is null, as in --json
+        file.write(to_json({"a": a_path, "b": b_path, "rows": rows}) + "\n")
         return
     from .report import make_console
 

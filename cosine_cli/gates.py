@@ -12,7 +12,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -48,7 +48,7 @@ class Gate:
     threshold: float
     text: str  #: the expression as the user wrote it
 
-    def check(self, summary: dict[str, Any]) -> GateResult:
+    def check(self, summary: Mapping[str, Any]) -> GateResult:
         value = lookup(summary, self.name)
         # NaN or a missing value (null) fails: a gate never passes on nothing
         passed = value is not None and not math.isnan(value) and _OPS[self.op](value, self.threshold)
@@ -110,25 +110,55 @@ def parse_gate(text: str) -> Gate:
     return Gate(name, op, threshold, text.strip())
 
 
+#: more digits than any count or float64 a summary holds (int64 has 19): longer is hostile input
+_MAX_DIGITS: Final = 40
+
+
+class _Hostile(Exception):
+    """A number no summary holds, found while parsing (raised through json's hooks)."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise _Hostile(f"an integer of {len(text.lstrip('-'))} digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > 400:  # float() of any length is exact but slow: no real summary needs this
+        raise _Hostile(f"a number written with {len(text)} characters")
+    return float(text)
+
+
 def read_summary(path: str) -> dict[str, Any]:
-    """A ``cosloss score --json`` summary from a file; an InputError (exit 3) when it is not one."""
+    """A ``cosloss score --json`` summary from a file; an InputError (exit 3) when it is not one.
+
+    Hostile files end as one line too: a huge integer, a huge number text, or nesting deep enough
+    to exhaust the parser's recursion.
+    """
     try:
         with open(path, encoding="utf-8") as f:
-            summary = json.load(f)
+            summary = json.load(f, parse_int=_parse_int, parse_float=_parse_float)
     except json.JSONDecodeError as exc:
         raise InputError(f"not a JSON summary ({exc.msg}, line {exc.lineno})", source=path) from None
     except UnicodeDecodeError:
         raise InputError("not a JSON summary (not UTF-8 text)", source=path) from None
+    except _Hostile as exc:
+        raise InputError(f"not a cosloss JSON summary (it holds {exc})", source=path) from None
+    except RecursionError:
+        raise InputError("not a cosloss JSON summary (nested too deeply)", source=path) from None
+    except (ValueError, OverflowError) as exc:
+        raise InputError(f"not a JSON summary ({exc})", source=path) from None
     if not isinstance(summary, dict) or summary.get("schema_version") != 1:
         raise InputError("is not a cosloss JSON summary (schema_version 1)", source=path)
     return summary
 
 
-def lookup(summary: dict[str, Any], name: str) -> float | None:
+def lookup(summary: Mapping[str, Any], name: str) -> float | None:
     """The number at a dotted name of the summary (None when the summary has null there)."""
     node: Any = summary
     for part in name.split("."):
-        if not isinstance(node, dict) or part not in node:
+        if not isinstance(node, Mapping) or part not in node:
             return None
         node = node[part]
     if node is None or isinstance(node, bool) or not isinstance(node, (int, float)):
@@ -171,8 +201,12 @@ class Baseline:
     def load(cls, path: str, tolerance: str | None) -> Baseline:
         tol, rel = parse_tolerance(tolerance) if tolerance is not None else (0.0, False)
         summary = read_summary(path)
-        if lookup(summary, "loss") is None:
+        loss = lookup(summary, "loss")
+        if loss is None:
             raise InputError('has no numeric "loss"; expected a `cosloss score --json` summary', source=path)
+        if not math.isfinite(loss):
+            # inf would let every run pass, NaN gives no verdict: neither is a baseline
+            raise InputError(f'its "loss" is {loss!r}, not a finite number; it cannot be a baseline', source=path)
         return cls(path, summary, tol, rel)
 
     def check_compatible(self, *, loss_kind: str, reduction: str) -> None:
@@ -185,7 +219,7 @@ class Baseline:
                     f"this run uses {mine!r}; the losses are not comparable"
                 )
 
-    def check(self, summary: dict[str, Any]) -> tuple[GateResult, dict[str, Any]]:
+    def check(self, summary: Mapping[str, Any]) -> tuple[GateResult, dict[str, Any]]:
         base = float(self.summary["loss"])
         current = lookup(summary, "loss")
         allowed = self.tolerance * abs(base) / 100 if self.relative else self.tolerance

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from .accumulate import Accumulator, ScoredChunk
 from .errors import InputError
 from .sketch import WorstK
-from .summary import stats_dict
+from .slice_stats import stats_dict
 
 __all__ = ["MAX_GROUPS", "GroupedAccumulator"]
 

@@ -8,15 +8,35 @@ nothing heavy at module level: ``cosloss --help`` must stay fast.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import click
 
-from .errors import EXIT_GATE, EXIT_OK, UsageProblem
+from .errors import EXIT_GATE, EXIT_INPUT, EXIT_OK, CoslossError, UsageProblem
 from .gates import Baseline, Gate, GateResult, check_gates_apply, parse_gate
+from .outputs import (
+    REPORTS,
+    InputIdentity,
+    Report,
+    StagedFile,
+    Target,
+    annotate,
+    check_writable,
+    classify,
+    error_markdown,
+    failure_message,
+    file_key,
+    held_signals,
+    input_identities,
+    on_github_actions,
+    quietly,
+    stream_identity,
+    stream_key,
+    write_in_place,
+)
 
 __all__ = ["OUTPUT_FORMAT_CHOICES", "OutputPlan", "output_options", "refuse_input_paths"]
 
@@ -47,13 +67,7 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
             metavar="K",
             help="List the K vectors with the highest loss in the summary.",
         ),
-        click.option(
-            "--markdown",
-            "markdown_path",
-            metavar="PATH",
-            help="Write the summary as Markdown (appends when PATH is $GITHUB_STEP_SUMMARY).",
-        ),
-        click.option("--junit", "junit_path", metavar="PATH", help="Write JUnit XML, one test case per gate."),
+        *(click.option(r.option, r.dest, metavar=r.metavar, help=r.help) for r in REPORTS),
         click.option(
             "--gate",
             "gates",
@@ -81,38 +95,69 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def refuse_input_paths(output: str, inputs: list[str | None], option: str) -> None:
-    """Refuse to write over an input: the same resolved path, or the same file (hard links too)."""
+    """Refuse to write over an input (any file it resolves to, hard links too); used for the Dask
+    engine's output directory, which workers write."""
     if output == "-":
         return
-    for src in inputs:
-        if src is None or src == "-":
-            continue
-        same = os.path.realpath(src) == os.path.realpath(output)
-        if not same and os.path.exists(src) and os.path.exists(output):
-            same = os.path.samefile(src, output)
-        if same:
-            raise UsageProblem(f"{option} {output!r} is one of the inputs; refusing to overwrite it")
+    _refuse_inputs(Target(option, output, "file"), input_identities(inputs), "one of the inputs")
+
+
+def _refuse_inputs(t: Target, identities: Sequence[InputIdentity], what: str) -> None:
+    if t.kind in ("stdout", "stream"):
+        ident = stream_identity(t.fd if t.fd is not None else 1)
+        if ident is None:
+            return
+        dev, ino = ident
+    else:
+        try:
+            st = os.stat(t.path)
+        except OSError:
+            return  # a new file is no input
+        dev, ino = st.st_dev, st.st_ino
+    for i in identities:
+        if (i.dev, i.ino) == (dev, ino):
+            where = "" if t.kind not in ("stdout", "stream") else " (that is where the stream goes)"
+            raise UsageProblem(f"{t.describe()} is {what} ({i.display}){where}; refusing to overwrite it")
+
+
+_STREAM_NAMES = {0: "standard input", 1: "standard output", 2: "standard error"}
 
 
 @dataclass
 class OutputPlan:
-    """What to do with a run's results; built (and checked) before the data is read."""
+    """Every output of a run, planned and checked before the data is read, written at the end.
+
+    ``targets`` holds the per-vector output (``--output``) and every report (``REPORTS``) asked
+    for, each a :class:`~cosine_cli.outputs.Target`. Nothing is committed before the whole run has
+    succeeded: reports are rendered from the one Summary, staged beside their targets, then
+    renamed, the per-vector file last.
+    """
 
     output: str | None = None
     output_format: str | None = None
     worst: int = 0
-    markdown_path: str | None = None
-    junit_path: str | None = None
+    reports: list[tuple[Target, Report]] = field(default_factory=list)
     gates: list[Gate] = field(default_factory=list)
     baseline: Baseline | None = None
     quiet: bool = False
     reduction: str = "sum_over_batch_size"
+    output_target: Target | None = None
+    summary_to_stderr: bool = False
     writer: Any = None
     progress: Any = None
 
     @classmethod
     def from_options(
-        cls, opts: dict[str, Any], *, inputs: list[str | None], reduction: str, loss_kind: str, weighted: bool
+        cls,
+        opts: dict[str, Any],
+        *,
+        inputs: list[str | None],
+        reduction: str,
+        loss_kind: str,
+        weighted: bool,
+        as_json: bool = False,
+        stdout: Any = None,
+        stderr: TextIO | None = None,
     ) -> OutputPlan:
         """Check every result option (usage errors, exit 2) before any data is read."""
         gates = [parse_gate(text) for text in opts.get("gates", ())]
@@ -121,66 +166,118 @@ class OutputPlan:
             gates.append(Gate("loss", "<=", x, f"loss <= {x!r}"))
         check_gates_apply(gates, reduction=reduction, weighted=weighted)
         output = opts.get("output")
+        output_target = None
         if output is not None:
-            if output == "-" and reduction == "none":
-                raise UsageProblem("--output - and --reduction none both write to stdout; pick one")
             from .writers import output_format
 
-            opts["output_format"] = output_format(output, opts.get("output_format"))
+            output_target = classify("--output", output)
+            # a stream (-, /dev/stdout, /dev/fd/N) has no extension to go by: JSON Lines unless told
+            fmt_path = "-" if output_target.kind in ("stdout", "stream") else output
+            opts["output_format"] = output_format(fmt_path, opts.get("output_format"))
         elif opts.get("output_format") is not None:
             raise UsageProblem("--output-format needs --output")
-        for option, path in (
-            ("--output", output),
-            ("--markdown", opts.get("markdown_path")),
-            ("--junit", opts.get("junit_path")),
-        ):
-            if path is not None:
-                refuse_input_paths(path, inputs, option)
-        baseline = None
-        if opts.get("baseline") is not None:
-            if reduction == "none":
-                raise UsageProblem("--baseline compares reduced losses; it cannot work with --reduction none")
-            baseline = Baseline.load(opts["baseline"], opts.get("tolerance"))
-            baseline.check_compatible(loss_kind=loss_kind, reduction=reduction)
-        elif opts.get("tolerance") is not None:
+        if opts.get("baseline") is not None and reduction == "none":
+            raise UsageProblem("--baseline compares reduced losses; it cannot work with --reduction none")
+        if opts.get("baseline") is None and opts.get("tolerance") is not None:
             raise UsageProblem("--tolerance needs --baseline")
-        return cls(
+        reports = [
+            (classify(r.option, opts[r.dest], step_summary=r.step_summary), r)
+            for r in REPORTS
+            if opts.get(r.dest) is not None
+        ]
+        plan = cls(
             output=output,
             output_format=opts.get("output_format"),
             worst=opts.get("worst", 0),
-            markdown_path=opts.get("markdown_path"),
-            junit_path=opts.get("junit_path"),
+            reports=reports,
             gates=gates,
-            baseline=baseline,
             quiet=bool(opts.get("quiet")),
             reduction=reduction,
+            output_target=output_target,
         )
+        plan._check_targets(inputs, opts.get("baseline"), as_json=as_json, stdout=stdout, stderr=stderr)
+        try:  # input errors from here on are reported to JUnit and CI like those of the run
+            for t in plan.targets:
+                check_writable(t)
+            if opts.get("baseline") is not None:
+                plan.baseline = Baseline.load(opts["baseline"], opts.get("tolerance"))
+        except CoslossError as exc:
+            if exc.exit_code == EXIT_INPUT:
+                plan.report_failure(exc, stdout=getattr(stdout, "buffer", None), stderr=stderr)
+            raise
+        if plan.baseline is not None:
+            plan.baseline.check_compatible(loss_kind=loss_kind, reduction=reduction)
+        return plan
 
     @property
-    def summary_to_stderr(self) -> bool:
-        """stdout carries per-vector values (``-o -`` or ``--reduction none``): the summary moves aside."""
-        return self.output == "-" or self.reduction == "none"
+    def targets(self) -> list[Target]:
+        return ([self.output_target] if self.output_target is not None else []) + [t for t, _ in self.reports]
+
+    @property
+    def markdown_path(self) -> str | None:
+        return next((t.path for t, r in self.reports if r.dest == "markdown_path"), None)
+
+    @property
+    def junit_path(self) -> str | None:
+        return next((t.path for t, r in self.reports if r.dest == "junit_path"), None)
+
+    def _check_targets(
+        self, inputs: list[str | None], baseline: str | None, *, as_json: bool, stdout: Any, stderr: Any
+    ) -> None:
+        """Distinct from each other and from every input and the baseline (exit 2); streams
+        claimed once (the summary moves to stderr when stdout carries rows or a report)."""
+        identities = input_identities(inputs)
+        base_ids = input_identities([baseline]) if baseline is not None else []
+        files: dict[tuple[Any, ...], Target] = {}
+        claims: dict[tuple[Any, ...], list[str]] = {}
+
+        def claim(fd: int, stream: Any, who: str) -> None:
+            claims.setdefault(stream_key(fd, stream), []).append(who)
+
+        for t in self.targets:
+            _refuse_inputs(t, identities, "one of the inputs")
+            _refuse_inputs(t, base_ids, "the --baseline summary")
+            if t.kind in ("stdout", "stream"):
+                fd = t.fd if t.fd is not None else 1
+                claim(fd, stdout if fd == 1 else (stderr if fd == 2 else None), t.describe())
+                continue
+            key = file_key(t)
+            if key in files:
+                raise UsageProblem(f"{files[key].describe()} and {t.describe()} are one file; give each its own path")
+            files[key] = t
+        if self.reduction == "none":
+            claim(1, stdout, "--reduction none")
+        self.summary_to_stderr = stream_key(1, stdout) in claims
+        if as_json and not (self.quiet and self.summary_to_stderr):
+            fd = 2 if self.summary_to_stderr else 1
+            claim(fd, stderr if fd == 2 else stdout, "the --json summary")
+        for key, who in claims.items():
+            if len(who) > 1:
+                where = _STREAM_NAMES.get(key[1], "one stream") if key[0] == "fd" else "one stream"
+                raise UsageProblem(f"{' and '.join(who)} would both write to {where}; send one of them elsewhere")
 
     @contextmanager
     def running(self, stdout: Any, stderr: TextIO) -> Iterator[list[Any]]:
-        """The sinks for the pipeline; a failure or an interrupt removes the partial output file."""
+        """The sinks for the pipeline. On failure or interrupt nothing is committed (the partial
+        per-vector file is removed); an input error is reported to JUnit and GitHub Actions."""
         sinks: list[Any] = []
-        progress = None
         try:
-            if self.output is not None:
+            if self.output_target is not None:
                 from .writers import VectorWriter
 
-                self.writer = VectorWriter(self.output, self.output_format or "jsonl", stdout)
+                self.writer = VectorWriter.to(self.output_target, self.output_format or "jsonl", stdout)
                 sinks.append(self.writer)
             if not self.quiet and stderr.isatty():
                 from .progress import ProgressSink
 
-                progress = self.progress = ProgressSink(stderr)
-                sinks.append(progress)
+                self.progress = ProgressSink(stderr)
+                sinks.append(self.progress)
             yield sinks
-        except BaseException:
+        except BaseException as exc:
             if self.writer is not None:
                 self.writer.abort()
+            self._stop_progress()
+            self.report_failure(exc, stdout=stdout, stderr=stderr)
             raise
         finally:
             self._stop_progress()
@@ -190,44 +287,99 @@ class OutputPlan:
         if progress is not None:
             progress.close()
 
+    def report_failure(self, exc: BaseException, *, stdout: Any, stderr: TextIO | None) -> None:
+        """An input error (exit 3): one errored test case in each report that wants it (JUnit), the
+        message appended to $GITHUB_STEP_SUMMARY and an ``::error`` annotation on GitHub Actions.
+        Best effort: the error itself is what the user must see."""
+        message = failure_message(exc)
+        if message is None:
+            return
+        from .summary import Summary
+
+        summary = Summary.of_error(message)
+        for t, report in self.reports:
+            if report.on_error and t.kind != "append" and _writable(t):
+                quietly(_write_now, t, report.render_summary(summary), stdout)
+        step = os.environ.get("GITHUB_STEP_SUMMARY") or ""
+        if step and (on_github_actions() or any(t.kind == "append" for t, _ in self.reports)):
+            quietly(write_in_place, Target("$GITHUB_STEP_SUMMARY", step, "append"), _md(message), None)
+        if on_github_actions() and stderr is not None:
+            annotate(stderr, "cosloss", [message])
+
     def finish(self, result: Any, *, as_json: bool, stdout: TextIO, stderr: TextIO) -> int:
-        """Write every output (file, summary, reports) and return the exit code: 1 if a gate failed."""
+        """Write every output and return the exit code (1 if a gate failed).
+
+        Order: the per-vector data is finished (still under its temporary name); the Summary is
+        built once and every report rendered and staged; the summary is printed; then, with
+        signals held, the reports are put in place and the per-vector file last.
+        """
         from .report import write_json, write_summary
+        from .summary import Summary
 
         self._stop_progress()  # before the summary, so that the bar is not drawn again after it
         if self.writer is not None:
-            self.writer.close()
-        results: list[GateResult] = [g.check(result.to_dict()) for g in self.gates]
-        if self.gates:
-            result.extra["gates"] = [r.to_dict() for r in results]
+            self.writer.finish()
+        data = result.to_dict()
+        results: list[GateResult] = [g.check(data) for g in self.gates]
+        baseline_info = None
         if self.baseline is not None:
-            check, info = self.baseline.check(result.to_dict())
+            check, baseline_info = self.baseline.check(data)
             results.append(check)
-            result.extra["gates"] = [r.to_dict() for r in results]
-            result.extra["baseline"] = info
-        summary = result.to_dict()
-        out = stderr if self.summary_to_stderr else stdout
-        if not (self.quiet and out is stderr):
-            (write_json if as_json else write_summary)(result, out)
-            out.flush()
-        if self.markdown_path is not None:
-            from .reports.markdown import write_markdown
-
-            write_markdown(summary, self.markdown_path)
-        if self.junit_path is not None:
-            from .reports.junit import write_junit
-
-            write_junit(summary, self.junit_path)
-        failed = [r for r in results if not r.passed]
-        if failed and os.environ.get("GITHUB_ACTIONS") == "true":
-            # Workflow commands are read from a step's stdout and stderr alike; stderr keeps stdout
-            # clean for results (JSON, per-vector rows) that a later step may parse.
-            for r in failed:
-                stderr.write(f"::error title=cosloss gate::{_escape(r.message)}\n")
-            stderr.flush()
+        summary = Summary.build(data, results, baseline=baseline_info, loss=result.loss)
+        rendered = [(t, report.render_summary(summary)) for t, report in self.reports]
+        staged: list[StagedFile] = []
+        try:
+            later: list[tuple[Target, bytes]] = []
+            for t, data_bytes in rendered:
+                if t.kind == "file":
+                    f = StagedFile(t.path)
+                    staged.append(f)
+                    f.file.write(data_bytes)
+                    f.finish()
+                else:
+                    later.append((t, data_bytes))
+            out = stderr if self.summary_to_stderr else stdout
+            if not (self.quiet and out is stderr):
+                (write_json if as_json else write_summary)(summary, out)
+                out.flush()
+            binary = getattr(stdout, "buffer", None)
+            with held_signals():
+                for t, data_bytes in later:
+                    write_in_place(t, data_bytes, binary)
+                for f in staged:
+                    f.commit()
+                if self.writer is not None:
+                    self.writer.commit()  # the per-vector file last
+        except BaseException:
+            for f in staged:
+                f.abort()
+            raise
+        failed = summary.failed
+        if failed and on_github_actions():
+            annotate(stderr, "cosloss gate", [r.message for r in failed])
         return EXIT_GATE if failed else EXIT_OK
 
 
-def _escape(text: str) -> str:
-    """Escape a workflow-command message (GitHub: % CR LF)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def _writable(t: Target) -> bool:
+    try:
+        check_writable(t)
+    except CoslossError:
+        return False  # a write-protected report stays as it was, even for an error
+    return True
+
+
+def _write_now(t: Target, data: bytes, stdout: Any) -> None:
+    if t.kind == "file":
+        f = StagedFile(t.path)
+        try:
+            f.file.write(data)
+            f.commit()
+        except BaseException:
+            f.abort()
+            raise
+    else:
+        write_in_place(t, data, stdout)
+
+
+def _md(message: str) -> bytes:
+    return error_markdown(message).encode("utf-8")

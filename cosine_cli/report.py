@@ -1,16 +1,18 @@
-"""Presenting a ScoreResult: a rich table on a terminal, plain text or JSON otherwise.
+"""Presenting a run's Summary: a rich table on a terminal, plain text or JSON otherwise.
 
-Writers only format; they compute nothing. Consoles are made per call, never
-at import time, so the stream and width are the ones in force when writing.
+Writers only format; they compute nothing, and read the one :class:`~cosine_cli.summary.Summary`
+(a ``ScoreResult`` is turned into one first). Consoles are made per call, never at import
+time, so the stream and width are the ones in force when writing.
 """
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from .pipeline import ScoreResult
+from .summary import Summary
 
 __all__ = ["make_console", "summary_rows", "write_json", "write_summary", "format_float", "histogram_rows"]
 
@@ -18,7 +20,7 @@ QUANTILE_KEYS = ("p01", "p05", "p10", "p50", "p90", "p95", "p99")
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
-def histogram_rows(hist: dict[str, list[Any]], width: int = 40) -> list[tuple[str, str, int]]:
+def histogram_rows(hist: Mapping[str, list[Any]], width: int = 40) -> list[tuple[str, str, int]]:
     """(bin label, bar, count) per histogram bin; bars in eighths of a character, longest = width."""
     edges, counts = hist.get("edges", []), hist.get("counts", [])
     if not counts:
@@ -36,8 +38,20 @@ def histogram_rows(hist: dict[str, list[Any]], width: int = 40) -> list[tuple[st
     return out
 
 
-def gate_rows(d: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(gate, value, threshold, verdict) for every gate and the baseline check."""
+def gate_rows(d: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(gate, value, threshold, verdict) for every gate and the baseline check (a Summary's raw
+    values, so an inf reads inf here while JSON says null)."""
+    results = getattr(d, "gate_results", ())
+    if results:
+        return [
+            (
+                r.expr,
+                "null" if r.value is None else repr(r.value),
+                f"{r.op} {r.threshold!r}",
+                "pass" if r.passed else "FAIL",
+            )
+            for r in results
+        ]
     return [
         (
             g["expr"],
@@ -58,14 +72,21 @@ def format_float(x: float | None) -> str:
     return repr(float(x))
 
 
-def summary_rows(result: ScoreResult) -> list[tuple[str, str]]:
-    d = result.to_dict()
+def as_summary(summary: Summary | ScoreResult) -> Summary:
+    return summary if isinstance(summary, Summary) else Summary.of_result(summary)
+
+
+def summary_rows(summary: Summary | ScoreResult) -> list[tuple[str, str]]:
+    d = as_summary(summary)
     cos = d["cos"]
+    # the raw loss: NaN and inf are shown as such here (JSON can only say null)
+    loss = d.loss if d.loss is not None else d["loss"]
     rows = [
-        ("loss", format_float(d["loss"]) if result.loss is not None else "(per vector: reduction none)"),
+        ("loss", format_float(loss) if d["reduction"] != "none" else "(per vector: reduction none)"),
         ("loss_kind", d["loss_kind"]),
         ("reduction", d["reduction"]),
         ("compat", d["compat"]),
+        *_input_rows(d.get("inputs") or {}),
         ("rows", str(d["rows"])),
         ("skipped", str(d["skipped"])),
         ("zero_vectors", str(d["zero_vectors"])),
@@ -88,8 +109,23 @@ def summary_rows(result: ScoreResult) -> list[tuple[str, str]]:
     for i, w in enumerate(d.get("worst") or [], 1):
         where = f"id {w['id']!r}" if "id" in w else f"row {w['row']}"
         rows.append((f"worst.{i}", f"{where}: cos {format_float(w['cos'])}, loss {format_float(w['loss'])}"))
-    if result.loss is not None and math.isnan(result.loss):
-        rows[0] = ("loss", "nan")
+    return rows
+
+
+def _input_rows(inputs: Any) -> list[tuple[str, str]]:
+    """Per side, what was read: format, column(s) or array, dimension and dtype (never silent)."""
+    rows = []
+    for side in ("pred", "label"):
+        info = inputs.get(side)
+        if not isinstance(info, dict):
+            continue
+        columns = info.get("columns") or ([info["column"]] if info.get("column") else [])
+        used = ""
+        if columns:
+            used = f", column {columns[0]}" if len(columns) == 1 else f", columns {columns[0]}..{columns[-1]}"
+        rows.append(
+            (side, f"{info.get('path')} ({info.get('format')}{used}, dim {info.get('dim')}, {info.get('dtype')})")
+        )
     return rows
 
 
@@ -99,18 +135,18 @@ def make_console(file: TextIO, *, width: int | None = None) -> Any:
     return Console(file=file, width=width, highlight=False, soft_wrap=False)
 
 
-def write_summary(result: ScoreResult, file: TextIO) -> None:
+def write_summary(summary: Summary | ScoreResult, file: TextIO) -> None:
     """A rich table when ``file`` is a terminal, else aligned ``key  value`` lines; then the
     histogram of cos and the gates, if any."""
     console = make_console(file)
-    rows = summary_rows(result)
-    d = result.to_dict()
+    d = as_summary(summary)
+    rows = summary_rows(d)
     hist, gates = histogram_rows(d["histogram"]), gate_rows(d)
     if console.is_terminal:
         from rich.table import Table
 
-        pred = result.inputs["pred"]["path"]
-        label = result.inputs["label"]["path"]
+        pred = d["inputs"]["pred"]["path"]
+        label = d["inputs"]["label"]["path"]
         table = Table(title=f"cosloss: {pred} vs {label}", show_header=False, title_justify="left")
         table.add_column("metric", style="bold")
         table.add_column("value", justify="right")
@@ -149,5 +185,6 @@ def write_summary(result: ScoreResult, file: TextIO) -> None:
     file.write(text)
 
 
-def write_json(result: ScoreResult, file: TextIO) -> None:
-    file.write(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+def write_json(summary: Summary | ScoreResult, file: TextIO) -> None:
+    """The summary as one JSON object; non-finite numbers are null (never an error)."""
+    file.write(as_summary(summary).to_json() + "\n")

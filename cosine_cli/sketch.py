@@ -194,7 +194,8 @@ class WorstK:
             item: dict[str, Any] = {"row": int(self.rows[i])}
             if self.ids is not None:
                 ident = self.ids[i]
-                item["id"] = ident.item() if hasattr(ident, "item") else ident
+                # a NumPy scalar or array (a list id) as Python values; Summary makes the rest JSON-safe
+                item["id"] = ident.tolist() if hasattr(ident, "tolist") else ident
             item["cos"] = float(self.cos[i])
             item["loss"] = float(self.loss[i])
             out.append(item)

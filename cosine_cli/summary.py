@@ -1,67 +1,114 @@
-"""The statistics part of a JSON summary, built from one Accumulator: the shape of every slice.
+"""The one summary object of a run: built once from the result and the gate results, read by every report.
 
-``by_dim``, ``by_group`` and ``by_candidate`` entries carry the same keys, with the same meaning,
-as the top-level summary (``pipeline.ScoreResult.to_dict``): ``loss``, ``rows``, ``skipped``,
-``zero_vectors``, ``nonfinite``, ``cos`` (mean, std, min, max, p01 .. p99), ``histogram``,
-``worst`` and ``weights``. Run-wide keys (schema and package versions, loss kind, reduction,
-compat, axis, inputs) stay at the top level only. NumPy only.
+:class:`Summary` is a read-only mapping holding the JSON summary (schema_version 1) exactly as
+``--json`` prints it, so a report renders it the way it rendered the plain dict before
+(``d["cos"]["p01"]``, ``d.get("gates", [])``). Besides the mapping it keeps what JSON cannot say:
+the gate results as objects, the raw loss (NaN and inf read ``null`` in JSON but are shown as
+they are in text), and, for a run that stopped on an input error, the error message instead
+of results. Imports nothing heavy.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any, Final
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from .accumulate import Accumulator, reduce_loss
-from .sketch import WorstK
+from .gates import GateResult
 
-__all__ = ["STATS_KEYS", "stats_dict"]
+__all__ = ["Summary", "json_safe", "to_json"]
 
-#: The keys :func:`stats_dict` returns, in order (a subset of the top-level summary's keys).
-STATS_KEYS: Final[tuple[str, ...]] = (
-    "loss",
-    "rows",
-    "skipped",
-    "zero_vectors",
-    "nonfinite",
-    "cos",
-    "histogram",
-    "worst",
-    "weights",
-)
+#: deeper than any summary cosloss writes; guards json_safe against self-referencing input
+_MAX_DEPTH = 64
 
 
-def _finite_or_none(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
+def json_safe(value: Any, _depth: int = 0) -> Any:
+    """``value`` with every non-finite float as None and every container as a plain list or dict.
 
-
-def stats_dict(
-    acc: Accumulator,
-    reduction: str,
-    *,
-    scalar_weight: float | None = None,
-    worst: WorstK | None = None,
-) -> dict[str, Any]:
-    """The summary keys of everything ``acc`` has seen, reduced with ``reduction``.
-
-    ``scalar_weight`` is as for :func:`accumulate.reduce_loss`; ``worst`` replaces ``acc.worst``
-    (groups keep their worst vectors apart, with the rows of the whole input).
+    JSON has no NaN or inf (the schema says ``null``); NumPy scalars become Python numbers; bytes
+    become text (UTF-8, undecodable bytes as backslash escapes) so that ids from a binary column
+    never crash the summary.
     """
-    s = acc
-    return {
-        "loss": _finite_or_none(reduce_loss(s, reduction, scalar_weight=scalar_weight)),
-        "rows": s.rows,
-        "skipped": s.skipped,
-        "zero_vectors": s.zero_vectors,
-        "nonfinite": s.nonfinite,
-        "cos": {
-            "mean": _finite_or_none(s.cos_mean),
-            "std": _finite_or_none(s.cos_std),
-            "min": _finite_or_none(s.cos_min if s.rows else None),
-            "max": _finite_or_none(s.cos_max if s.rows else None),
-            **s.cos_quantiles(),
-        },
-        "histogram": s.sketch.histogram() if s.rows and not s.nonfinite else {"edges": [], "counts": []},
-        "worst": (worst if worst is not None else s.worst).to_list(),
-        "weights": ({"sum": s.sum_weight_share.value, "nonzero": s.nonzero_weights} if s.weighted else None),
-    }
+    if _depth > _MAX_DEPTH:
+        raise ValueError("summary nested too deeply")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, _depth + 1) for v in value]
+    item = getattr(value, "item", None)  # NumPy scalars
+    if callable(item):
+        return json_safe(item(), _depth + 1)
+    tolist = getattr(value, "tolist", None)  # NumPy arrays
+    if callable(tolist):
+        return json_safe(tolist(), _depth + 1)
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    """Indented JSON with non-finite numbers as null: never raises on NaN or inf."""
+    return json.dumps(json_safe(value), indent=2, allow_nan=False)
+
+
+@dataclass(frozen=True)
+class Summary(Mapping[str, Any]):
+    """The JSON summary of one run (a mapping) plus the gate results and the raw loss."""
+
+    data: Mapping[str, Any]
+    gate_results: tuple[GateResult, ...] = ()
+    loss: float | None = None  #: the reduced loss as computed (NaN and inf kept)
+    error: str | None = None  #: set instead of results when the run stopped on an input error
+
+    @classmethod
+    def build(
+        cls,
+        data: Mapping[str, Any],
+        gate_results: Sequence[GateResult] = (),
+        *,
+        baseline: Mapping[str, Any] | None = None,
+        loss: float | None = None,
+    ) -> Summary:
+        """``data`` is ``ScoreResult.to_dict()``; the gates (and the baseline's entry) are added here."""
+        merged: dict[str, Any] = dict(data)
+        if gate_results:
+            merged["gates"] = [r.to_dict() for r in gate_results]
+        if baseline is not None:
+            merged["baseline"] = dict(baseline)
+        safe = json_safe(merged)
+        return cls(safe, tuple(gate_results), loss)
+
+    @classmethod
+    def of_error(cls, message: str) -> Summary:
+        """The summary of a run that stopped on an input error: no results, one message."""
+        return cls({}, (), None, " ".join(message.split()))
+
+    @classmethod
+    def of_result(cls, result: Any) -> Summary:
+        """From a ``ScoreResult`` alone (gates, if any, already in its ``extra``)."""
+        return cls.build(result.to_dict(), loss=result.loss)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [r for r in self.gate_results if not r.passed]
+
+    def to_json(self) -> str:
+        """The ``--json`` text (without the final newline)."""
+        return to_json(self.data)

@@ -8,9 +8,9 @@ One row per vector: ``row`` (the flat vector number; ``id`` instead when the chu
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import stat
 import tempfile
 from typing import IO, Any, Final
 
@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from .accumulate import ScoredChunk
-from .errors import UsageProblem
+from .errors import InputError, UsageProblem
+from .outputs import StagedFile, Target
 
 __all__ = ["OUTPUT_FORMATS", "AtomicFile", "VectorWriter", "output_format"]
 
@@ -46,42 +47,8 @@ def output_format(path: str, fmt: str | None) -> str:
     raise UsageProblem(f"cannot tell the format of --output {path!r} from its extension ({known}); use --output-format")
 
 
-class AtomicFile:
-    """A file written under a temporary name in the target's directory, renamed over the target by
-    :meth:`commit` (same file system, so the rename is atomic) or removed by :meth:`abort`.
-
-    A target that exists and is not a regular file (``/dev/full``, a FIFO, a terminal) is written
-    in place: renaming over it would replace the device or pipe with a plain file.
-    """
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self.tmp: str | None = None
-        if os.path.exists(target) and not stat.S_ISREG(os.stat(target).st_mode):
-            self.file: IO[bytes] = open(target, "wb")  # noqa: SIM115 - closed by commit/abort
-            return
-        directory = os.path.dirname(os.path.abspath(target))
-        try:
-            fd, self.tmp = tempfile.mkstemp(
-                dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".cosloss-tmp"
-            )
-        except OSError as exc:  # name the file asked for, not the temporary one beside it
-            raise OSError(exc.errno, f"cannot write here ({exc.strerror})", target) from None
-        self.file = os.fdopen(fd, "w+b")
-
-    def commit(self) -> None:
-        self.file.close()
-        if self.tmp is not None:
-            os.replace(self.tmp, self.target)
-
-    def abort(self) -> None:
-        try:
-            self.file.close()
-        except OSError:
-            pass  # the close flushes, and a full device fails again: the run has already failed
-        finally:
-            if self.tmp is not None and os.path.exists(self.tmp):
-                os.unlink(self.tmp)
+#: kept for callers of the old name: a file staged beside its target, renamed by commit()
+AtomicFile = StagedFile
 
 
 def _table(chunk: ScoredChunk) -> pa.Table:
@@ -99,7 +66,11 @@ def _table(chunk: ScoredChunk) -> pa.Table:
 
 
 def _json_lines(table: pa.Table) -> bytes:
-    """JSON Lines for one table, built column-wise by pyarrow (shortest round-trip float text)."""
+    """JSON Lines for one table, built column-wise by pyarrow (shortest round-trip float text).
+
+    Every value becomes JSON text (``null`` for a null or non-finite number), so no row is ever
+    dropped: a null in one column must not take the line with it.
+    """
     import pyarrow.compute as pc
 
     parts: list[Any] = []
@@ -107,30 +78,95 @@ def _json_lines(table: pa.Table) -> bytes:
         col = table.column(name).combine_chunks()
         if pa.types.is_floating(col.type):
             text = pc.if_else(pc.is_finite(col), col.cast(pa.string()), "null")
-        elif pa.types.is_integer(col.type):
+        elif pa.types.is_integer(col.type) or pa.types.is_boolean(col.type):
             text = col.cast(pa.string())
-        else:  # string ids: escape as JSON does (rare characters via the json module)
-            text = _json_strings(col.cast(pa.string()))
-        parts += [("{" if i == 0 else ",") + f'"{name}":', text]
+        else:
+            text = _json_values(col, name)
+        parts += [("{" if i == 0 else ",") + f'"{name}":', pc.fill_null(text, "null")]
     line = pc.binary_join_element_wise(*parts, "}\n", "")
     if isinstance(line, pa.ChunkedArray):
         line = line.combine_chunks()
     if len(line) == 0:
         return b""
-    # no nulls here, so the value buffer is exactly the lines, back to back
+    # no nulls here (each part was filled), so the value buffer is exactly the lines, back to back
     offsets = np.frombuffer(line.buffers()[1], dtype=np.int32)[line.offset : line.offset + len(line) + 1]
     data: bytes = line.buffers()[2].to_pybytes()
     return data[offsets[0] : offsets[-1]]
 
 
-def _json_strings(col: pa.Array) -> pa.Array:
-    import json
+def _not_text(name: str, fmt: str) -> InputError:
+    return InputError(
+        f"holds bytes that are not UTF-8 text, which {fmt} cannot hold; write .parquet or .arrow instead",
+        column=name,
+    )
 
+
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return bool(
+        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+    )
+
+
+def _as_text(col: pa.Array, name: str, fmt: str) -> pa.Array:
+    """A string or binary column as UTF-8 text (bytes that are not UTF-8: an input error, exit 3)."""
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    try:
+        return col.cast(pa.string())
+    except pa.ArrowInvalid:
+        raise _not_text(name, fmt) from None
+
+
+def _jsonable(value: Any, name: str, fmt: str) -> Any:
+    """A Python value from pyarrow's ``to_pylist`` as something ``json.dumps`` writes faithfully."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _not_text(name, fmt) from None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, name, fmt) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):  # lists, and a map's (key, value) pairs
+        return [_jsonable(v, name, fmt) for v in value]
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)  # dates, times, decimals: their text
+
+
+def _json_text(col: pa.Array, name: str, fmt: str) -> pa.Array:
+    """Each value of a nested (list, struct, map) or other column as one JSON text (null stays null)."""
+    return pa.array(
+        [None if v is None else json.dumps(_jsonable(v, name, fmt), separators=(",", ":")) for v in col.to_pylist()],
+        pa.string(),
+    )
+
+
+def _json_values(col: pa.Array, name: str) -> pa.Array:
+    """JSON text of a non-number column: strings quoted and escaped, nested values as JSON."""
     import pyarrow.compute as pc
 
-    if pc.any(pc.match_substring_regex(col, r"[\x00-\x1f\"\\]")).as_py():
-        return pa.array([json.dumps(s) for s in col.to_pylist()], pa.string())
-    return pc.binary_join_element_wise('"', col, '"', "")
+    if not _is_text(col.type):
+        return _json_text(col, name, "JSON Lines")
+    text = _as_text(col, name, "JSON Lines")
+    if pc.any(pc.match_substring_regex(text, r"[\x00-\x1f\"\\]")).as_py():
+        return pa.array([None if s is None else json.dumps(s) for s in text.to_pylist()], pa.string())
+    return pc.binary_join_element_wise('"', text, '"', "")
+
+
+def _csv_ready(table: pa.Table) -> pa.Table:
+    """Columns a CSV cell can hold: text as UTF-8 (else exit 3), nested values as their JSON text."""
+    for i, f in enumerate(table.schema):
+        t = f.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_string(t):
+            continue
+        col = table.column(i).combine_chunks()
+        text = _as_text(col, f.name, "CSV") if _is_text(t) else _json_text(col, f.name, "CSV")
+        table = table.set_column(i, f.name, text)
+    return table
 
 
 def _npy_header(dtype: np.dtype[Any], count: int) -> bytes:
@@ -163,29 +199,59 @@ class _Valve:
 
 
 class VectorWriter:
-    """A pipeline sink writing every scored chunk to ``path`` (``-``: ``stdout``) in ``fmt``."""
+    """A pipeline sink writing every scored chunk to ``path`` (``-``: ``stdout``) in ``fmt``.
 
-    def __init__(self, path: str, fmt: str, stdout: IO[bytes] | None = None) -> None:
+    A file is staged beside its target: :meth:`finish` completes it (footer, header) under its
+    temporary name and :meth:`commit` renames it into place, so that the caller can commit it
+    last, after every report. A stream (stdout, ``/dev/fd/N``, a FIFO or device) is written as the
+    run goes and cannot be taken back; :meth:`abort` keeps a partial Parquet or Arrow stream
+    from ending in a footer.
+    """
+
+    def __init__(
+        self, path: str, fmt: str, stdout: IO[bytes] | None = None, *, stream: IO[bytes] | None = None
+    ) -> None:
         self.path, self.fmt = path, fmt
-        self.stdout = stdout
-        self.atomic: AtomicFile | None = None
+        self.staged: StagedFile | None = None
         self.spool: IO[bytes] | None = None
-        if path == "-":
+        self.owned: IO[bytes] | None = None  #: a stream this writer opened (and closes)
+        if path == "-" and stream is None:
             assert stdout is not None
-            self.out = _Valve(stdout) if fmt in ("parquet", "arrow", "csv") else stdout  # type: ignore[assignment]
+            stream = stdout
+        self.stdout = stream
+        if stream is not None:
+            self.out: Any = _Valve(stream) if fmt in ("parquet", "arrow", "csv") else stream
             if fmt == "npy":  # the count is patched at the end: spool, then copy
                 self.spool = tempfile.TemporaryFile()
                 self.out = self.spool
         else:
-            self.atomic = AtomicFile(path)
-            self.out = self.atomic.file
+            self.staged = StagedFile(path)
+            self.out = self.staged.file
         self.writer: Any = None
         self.schema: pa.Schema | None = None
         self.count = 0
         self.npy_dtype: np.dtype[Any] | None = None
 
+    @classmethod
+    def to(cls, target: Target, fmt: str, stdout: IO[bytes] | None) -> VectorWriter:
+        """The writer for a planned target (see ``outputs.classify``)."""
+        if target.kind == "stdout":
+            return cls("-", fmt, stdout)
+        if target.kind == "file":
+            return cls(target.path, fmt)
+        if target.kind == "stream":
+            assert target.fd is not None
+            owned: IO[bytes] = os.fdopen(os.dup(target.fd), "wb")
+        else:  # an existing FIFO, terminal or device: written in place, never renamed over
+            owned = open(target.path, "wb")  # noqa: SIM115 - closed by commit/abort
+        writer = cls(target.path, fmt, stream=owned)
+        writer.owned = owned
+        return writer
+
     def __call__(self, chunk: ScoredChunk) -> None:
         table = _table(chunk)
+        if self.fmt == "csv":
+            table = _csv_ready(table)
         if self.schema is None:
             self._open(table.schema)
         else:
@@ -229,12 +295,13 @@ class VectorWriter:
         else:
             self.writer.write_table(table)
 
-    def close(self) -> None:
-        """Finish the file (after the last chunk) and put it in place."""
+    def finish(self) -> None:
+        """Complete the data after the last chunk: a file stays under its temporary name."""
         if self.schema is None:  # no vectors at all: still a valid, empty file
             self._open(pa.schema([("row", pa.int64()), ("cos", pa.float64()), ("loss", pa.float64())]))
-        if self.writer is not None:
-            self.writer.close()
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.close()
         if self.fmt == "npy":
             assert self.npy_dtype is not None
             self.out.seek(0)
@@ -245,13 +312,27 @@ class VectorWriter:
             assert self.stdout is not None
             shutil.copyfileobj(self.spool, self.stdout)
             self.spool.close()
-        if self.atomic is not None:
-            self.atomic.commit()
+            self.spool = None
+        if self.staged is not None:
+            self.staged.finish()
         elif self.stdout is not None:
             self.stdout.flush()
 
+    def commit(self) -> None:
+        """Put the finished file in place (a stream: close what this writer opened)."""
+        if self.staged is not None:
+            self.staged.commit()
+        if self.owned is not None:
+            self.owned.close()
+            self.owned = None
+
+    def close(self) -> None:
+        """Finish and commit at once (for callers that write nothing else)."""
+        self.finish()
+        self.commit()
+
     def abort(self) -> None:
-        """Drop the partial file (failure or interrupt)."""
+        """Drop the partial file (failure or interrupt); a no-op once committed."""
         writer, self.writer = self.writer, None
         if isinstance(self.out, _Valve):
             self.out.shut = True
@@ -260,7 +341,13 @@ class VectorWriter:
                 writer.close()
             except Exception:  # noqa: BLE001 - the file is being thrown away anyway
                 pass
-        if self.atomic is not None:
-            self.atomic.abort()
+        if self.staged is not None:
+            self.staged.abort()
         if self.spool is not None:
             self.spool.close()
+        if self.owned is not None:
+            try:
+                self.owned.close()
+            except OSError:
+                pass
+            self.owned = None

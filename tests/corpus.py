@@ -327,7 +327,7 @@ def _output_cases(d: Path, good: str) -> list[Case]:
             "output in a missing directory",
             [good, good, "-o", str(d / "no" / "dir" / "out.csv")],
             3,
-            "cannot write here",
+            "does not exist",
             str(d / "no" / "dir" / "out.csv"),
             needs="output",
             output=str(d / "no" / "dir" / "out.csv"),

@@ -25,7 +25,7 @@ from cosine_cli.groups import MAX_GROUPS, GroupedAccumulator
 from cosine_cli.matryoshka import check_dims, matryoshka_rows, parse_dims
 from cosine_cli.parity import DiffAccumulator, diff_rows
 from cosine_cli.sketch import WorstK
-from cosine_cli.summary import STATS_KEYS, stats_dict
+from cosine_cli.slice_stats import STATS_KEYS, stats_dict
 from cosine_cli.target_losses import TORCH_CEL_EPSILON, embedding_cos_torch, embedding_loss, mse_loss
 
 scipy_stats = pytest.importorskip("scipy.stats")

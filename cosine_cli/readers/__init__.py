@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, UsageProblem
-from ..formats import COMPRESSION_MAGIC, FORMAT_NAMES, FORMATS, Format, by_extension, by_head, looks_like_json
+from ..formats import (
+    COMPRESSION_MAGIC,
+    FORMAT_NAMES,
+    FORMATS,
+    Format,
+    by_extension,
+    by_head,
+    looks_like_json,
+    split_compression,
+)
 from .base import DEFAULT_CHUNK_BYTES, ArraySource, Source, rows_for_bytes
 from .location import Location, list_parts, resolve_location
 
@@ -99,7 +108,9 @@ def detect_format(loc: Location, override: str | None = None) -> Format:
             return found
         if by_name is not None and by_name.magic:
             raise InputError(
-                f"does not start like a {by_name.name} file (its extension says {by_name.name})", source=loc.name
+                f"does not start like a {by_name.name} file (its extension says "
+                f"{os.path.splitext(split_compression(loc.path)[0])[1]})",
+                source=loc.name,
             )
     if by_name is not None:
         return by_name
