@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import click
 
-from .errors import EXIT_GATE, EXIT_OK, UsageProblem
+from .errors import EXIT_GATE, EXIT_OK, CoslossError, UsageProblem
 from .gates import Baseline, Gate, GateResult, check_gates_apply, parse_gate
 
 __all__ = ["OUTPUT_FORMAT_CHOICES", "OutputPlan", "output_options", "refuse_input_paths"]
@@ -54,6 +54,13 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Write the summary as Markdown (appends when PATH is $GITHUB_STEP_SUMMARY).",
         ),
         click.option("--junit", "junit_path", metavar="PATH", help="Write JUnit XML, one test case per gate."),
+        # -- issue 15 (reports/html.py): the HTML report ------------------------------------------
+        click.option(
+            "--html",
+            "html_path",
+            metavar="PATH",
+            help="Write a self-contained HTML report (chart, tables, gates); also when the run fails on its input.",
+        ),
         click.option(
             "--gate",
             "gates",
@@ -103,6 +110,8 @@ class OutputPlan:
     worst: int = 0
     markdown_path: str | None = None
     junit_path: str | None = None
+    html_path: str | None = None  # issue 15
+    input_paths: list[str | None] = field(default_factory=list)  # issue 15: named in an error report
     gates: list[Gate] = field(default_factory=list)
     baseline: Baseline | None = None
     quiet: bool = False
@@ -133,6 +142,7 @@ class OutputPlan:
             ("--output", output),
             ("--markdown", opts.get("markdown_path")),
             ("--junit", opts.get("junit_path")),
+            ("--html", opts.get("html_path")),  # issue 15
         ):
             if path is not None:
                 refuse_input_paths(path, inputs, option)
@@ -150,6 +160,8 @@ class OutputPlan:
             worst=opts.get("worst", 0),
             markdown_path=opts.get("markdown_path"),
             junit_path=opts.get("junit_path"),
+            html_path=opts.get("html_path"),  # issue 15
+            input_paths=list(inputs),  # issue 15
             gates=gates,
             baseline=baseline,
             quiet=bool(opts.get("quiet")),
@@ -178,9 +190,10 @@ class OutputPlan:
                 progress = self.progress = ProgressSink(stderr)
                 sinks.append(progress)
             yield sinks
-        except BaseException:
+        except BaseException as exc:
             if self.writer is not None:
                 self.writer.abort()
+            self._write_error_report(exc)  # issue 15
             raise
         finally:
             self._stop_progress()
@@ -218,6 +231,7 @@ class OutputPlan:
             from .reports.junit import write_junit
 
             write_junit(summary, self.junit_path)
+        self._write_issue15_reports(summary)  # issue 15
         failed = [r for r in results if not r.passed]
         if failed and os.environ.get("GITHUB_ACTIONS") == "true":
             # Workflow commands are read from a step's stdout and stderr alike; stderr keeps stdout
@@ -226,6 +240,34 @@ class OutputPlan:
                 stderr.write(f"::error title=cosloss gate::{_escape(r.message)}\n")
             stderr.flush()
         return EXIT_GATE if failed else EXIT_OK
+
+
+    # -- issue 15: HTML report and $GITHUB_OUTPUT (pure renderers in reports/html.py, reports/github.py) --
+
+    def _write_issue15_reports(self, summary: dict[str, Any]) -> None:
+        if self.html_path is not None:
+            from .reports.html import write_html
+
+            write_html(summary, self.html_path)
+        from .reports.github import append_github_output
+
+        append_github_output(summary)
+
+    def _write_error_report(self, exc: BaseException) -> None:
+        """An input or data error (exit 3) still leaves a report that says the run failed; an
+        interrupt (or any other exception) leaves none."""
+        if self.html_path is None or not isinstance(exc, CoslossError | OSError) or isinstance(exc, UsageProblem):
+            return
+        from .reports.html import render_error_html, write_text_atomic
+
+        message = str(exc)
+        if isinstance(exc, OSError) and not isinstance(exc, CoslossError):
+            name = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            message = f"{name}{exc.strerror or exc}"
+        try:
+            write_text_atomic(render_error_html(message, inputs=self.input_paths), self.html_path)
+        except OSError:
+            pass  # the run's own error is the one to report
 
 
 def _escape(text: str) -> str:
