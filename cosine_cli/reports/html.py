@@ -147,6 +147,8 @@ def histogram_svg(
     lo, hi = edges[0], edges[-1]
     span = (hi - lo) or 1.0
     peak = max(counts) or 1
+    headroom = 14 if len(counts) <= 60 else 0  # room for the count over the tallest bar
+    bh = ph - headroom  # the tallest bar's height
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}" shape-rendering="crispEdges">',
@@ -158,7 +160,7 @@ def histogram_svg(
             continue
         x0 = left + (a - lo) / span * pw
         x1 = left + (b - lo) / span * pw
-        h = max(1.0, c / peak * ph)  # a hit bin is never drawn empty
+        h = max(1.0, c / peak * bh)  # a hit bin is never drawn empty
         w = max(1.0, x1 - x0 - (1.0 if x1 - x0 >= 4 else 0.0))  # a 1 px gap between wide bars
         parts.append(
             f'<rect class="bar" x="{x0:.2f}" y="{top + ph - h:.2f}" width="{w:.2f}" height="{h:.2f}" '
@@ -168,7 +170,8 @@ def histogram_svg(
     parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{left + pw}" y2="{axis_y}" stroke="#111" stroke-width="1"/>')
     parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{axis_y}" stroke="#111" stroke-width="1"/>')
     text = 'font-family="DejaVu Sans, sans-serif" font-size="11" fill="#111"'
-    parts.append(f'<text x="{left - 4}" y="{top + 9}" text-anchor="end" {text}>{_e(peak)}</text>')
+    parts.append(f'<line x1="{left - 4}" y1="{top + headroom}" x2="{left}" y2="{top + headroom}" stroke="#111"/>')
+    parts.append(f'<text x="{left - 6}" y="{top + headroom + 4}" text-anchor="end" {text}>{_e(peak)}</text>')
     parts.append(f'<text x="{left - 4}" y="{axis_y}" text-anchor="end" {text}>0</text>')
     for value in _nice_ticks(lo, hi):
         x = left + (value - lo) / span * pw
@@ -178,9 +181,9 @@ def histogram_svg(
         for a, b, c in zip(edges, edges[1:], counts, strict=False):
             if c > 0:
                 x = left + ((a + b) / 2 - lo) / span * pw
-                y = top + ph - max(1.0, c / peak * ph) - 2
+                y = top + ph - max(1.0, c / peak * bh) - 3
                 parts.append(
-                    f'<text x="{x:.2f}" y="{max(y, top + 9):.2f}" text-anchor="middle" font-size="9" '
+                    f'<text x="{x:.2f}" y="{y:.2f}" text-anchor="middle" font-size="9" '
                     f'font-family="DejaVu Sans, sans-serif" fill="#111">{c}</text>'
                 )
     parts.append(
@@ -314,18 +317,18 @@ def _baseline_section(base: Mapping[str, Any]) -> str:
 def _worst_section(worst: Sequence[Mapping[str, Any]]) -> str:
     if not worst:
         return ""
-    key = "id" if any("id" in w for w in worst) else "row"
+    keys = [k for k in ("row", "id") if any(k in w for w in worst)]
     rows = [
         [
             _num_cell(i),
-            f'<td class="mono wrap">{_e(w.get(key))}</td>',
+            *(f'<td class="mono wrap">{_e(w.get(k))}</td>' for k in keys),
             _num_cell(w.get("cos")),
             _num_cell(w.get("loss")),
         ]
         for i, w in enumerate(worst, 1)
     ]
     title = f"{len(worst)} worst vectors (highest loss)"
-    return f'<section id="worst"><h2>{_e(title)}</h2>{_table(["#", key, "cos", "loss"], rows)}</section>'
+    return f'<section id="worst"><h2>{_e(title)}</h2>{_table(["#", *keys, "cos", "loss"], rows)}</section>'
 
 
 def _slice_section(key: str, title: str, slices: Any) -> str:
