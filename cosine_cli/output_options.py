@@ -241,7 +241,6 @@ class OutputPlan:
             stderr.flush()
         return EXIT_GATE if failed else EXIT_OK
 
-
     # -- issue 15: HTML report and $GITHUB_OUTPUT (pure renderers in reports/html.py, reports/github.py) --
 
     def _write_issue15_reports(self, summary: dict[str, Any]) -> None:

@@ -284,6 +284,7 @@ def _gates_section(gates: Sequence[Mapping[str, Any]]) -> str:
             "(pass <code>--gate EXPR</code> to make this run fail on a threshold).</p></section>"
         )
     rows, classes = [], []
+    details = any(g.get("detail") for g in gates)
     for g in gates:
         passed = bool(g.get("passed"))
         rows.append(
@@ -294,11 +295,11 @@ def _gates_section(gates: Sequence[Mapping[str, Any]]) -> str:
                 f'<td class="mono">{_e(g.get("op", ""))}</td>',
                 _num_cell(g.get("threshold")),
                 f'<td class="verdict">{"PASS" if passed else "FAIL"}</td>',
-                f'<td class="wrap">{_e(g.get("detail") or "")}</td>',
+                *([f'<td class="wrap">{_e(g.get("detail") or "")}</td>'] if details else []),
             ]
         )
         classes.append("" if passed else "fail")
-    header = ["gate", "metric", "value", "operator", "threshold", "verdict", "detail"]
+    header = ["gate", "metric", "value", "operator", "threshold", "verdict", *(["detail"] if details else [])]
     return f'<section id="gates"><h2>Gates</h2>{_table(header, rows, row_classes=classes)}</section>'
 
 
@@ -419,7 +420,9 @@ def render_html(d: Mapping[str, Any]) -> str:
     cos = d.get("cos") or {}
     quantiles = [(f"cos.{k}", cos.get(k)) for k in QUANTILE_KEYS if k in cos]
     body.append('<div class="grid">')
-    body.append(f'<section id="stats"><h2>Loss and statistics</h2>{_kv_table(_stats_pairs(d))}</section>')
+    stats = _stats_pairs(d)
+    shown = _kv_table(stats) if stats else "<p>No statistics in this summary.</p>"
+    body.append(f'<section id="stats"><h2>Loss and statistics</h2>{shown}</section>')
     if quantiles:
         body.append(f'<section id="quantiles"><h2>Quantiles</h2>{_kv_table(quantiles)}</section>')
     body.append("</div>")
