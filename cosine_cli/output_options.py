@@ -255,7 +255,9 @@ class OutputPlan:
     def _write_error_report(self, exc: BaseException) -> None:
         """An input or data error (exit 3) still leaves a report that says the run failed; an
         interrupt (or any other exception) leaves none."""
-        if self.html_path is None or not isinstance(exc, CoslossError | OSError) or isinstance(exc, UsageProblem):
+        if self.html_path is None or not isinstance(exc, CoslossError | OSError):
+            return
+        if isinstance(exc, UsageProblem | BrokenPipeError):  # exit 2, or the reader went away: no run failed
             return
         from .reports.html import render_error_html, write_text_atomic
 
