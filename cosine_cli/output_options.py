@@ -357,6 +357,9 @@ class OutputPlan:
         failed = summary.failed
         if failed and on_github_actions():
             annotate(stderr, "cosloss gate", [r.message for r in failed])
+        from .reports.github import append_github_output
+
+        append_github_output(summary)  # $GITHUB_OUTPUT: loss, rows, passed, gate_N for later steps
         return EXIT_GATE if failed else EXIT_OK
 
 

@@ -89,6 +89,13 @@ REPORTS: Final[list[Report]] = [
         "cosine_cli.reports.junit:render_junit",
         on_error=True,
     ),
+    Report(
+        "--html",
+        "html_path",
+        "Write a self-contained HTML report (chart, tables, gates); also when the run fails on its input.",
+        "cosine_cli.reports.html:render_report",
+        on_error=True,
+    ),
 ]
 
 
