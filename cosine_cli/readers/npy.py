@@ -61,6 +61,8 @@ class NpySource:
     format_name = "npy"
     location: Any = None  #: where it was opened from (readers.location.Location)
     column: str | None = None  #: the member of an archive, for formats that have them
+    #: read the next chunk on a thread while the consumer computes (off when a pool runs ranges)
+    read_ahead: bool = True
 
     def __init__(
         self, f: BinaryIO, name: str, *, seekable: bool | None = None, row_range: tuple[int, int] | None = None
@@ -141,7 +143,7 @@ class NpySource:
         # and computing overlap on two cores. The Source contract (a consumer is done with a
         # chunk when it asks for the next) makes the buffer being yielded safe. Not for a pipe:
         # it may stall, and a read running ahead could not be abandoned when the run stops.
-        ahead = self._seekable and total > rows
+        ahead = self.read_ahead and self._seekable and total > rows
         buffers = [np.empty((rows, *self._shape[1:]), dtype=self.file_dtype) for _ in range(2 if ahead else 1)]
 
         def fill(i: int) -> NDArray[np.generic]:
