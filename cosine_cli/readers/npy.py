@@ -5,7 +5,8 @@ cache (no copy into a buffer: about a third less CPU per chunk than ``readinto``
 and the pages of each chunk are dropped from our mapping (``MADV_DONTNEED``) once the consumer
 asks for the next one, so the resident set stays at a chunk or two whatever the file size.
 Streams and files on other file systems are read into two reusable buffers instead. The header
-is parsed by NumPy's own ``numpy.lib.format``; the data is never unpickled (object arrays are refused from the header alone).
+is parsed by NumPy's own ``numpy.lib.format``; the data is never unpickled (object arrays are
+refused from the header alone).
 """
 
 from __future__ import annotations
