@@ -12,6 +12,8 @@ Datasets (rows at --scale 1):
     parquet_list     the same rows as ``list<float32>`` (what pandas and Polars write)
     parquet_fsl_2m   2,000,000 rows, otherwise as parquet_fsl (for "memory does not grow with rows")
     parquet_list_2m  2,000,000 rows, otherwise as parquet_list
+    parquet_pair     1,000,000 x 768 float32, ONE file (pairs.parquet) with columns ``pred`` and ``label``
+                     fixed_size_list<float32, 768> and int64 ``id``, 32,768-row row groups (a one-file pair)
     csv              50,000 x 384 float32, a wide CSV with header d0..d383 (pyarrow.csv.write_csv)
 
 LABEL = PRED + 0.14 * N(0, 1) noise, so row cosines are about 0.99. Rows are made in slices of
@@ -57,6 +59,8 @@ class Spec:
     column: str = ""  # parquet: fsl | list
 
     def files(self) -> dict[str, str]:
+        if self.fmt == "parquet_pair":
+            return {"pair": "pairs.parquet"}
         ext = {"npy": "npy", "parquet": "parquet", "csv": "csv"}[self.fmt]
         return {"pred": f"pred.{ext}", "label": f"label.{ext}"}
 
@@ -70,6 +74,7 @@ SPECS: dict[str, Spec] = {
         Spec("parquet_fsl_2m", "parquet", 2_000_000, 768, "fsl"),
         Spec("parquet_list_2m", "parquet", 2_000_000, 768, "list"),
         Spec("csv", "csv", 50_000, 384),
+        Spec("parquet_pair", "parquet_pair", 1_000_000, 768, "fsl"),
     )
 }
 
@@ -138,6 +143,15 @@ def _write(spec: Spec, rows: int, tmp: dict[str, Path]) -> float:
                         row_group_size=SLICE_ROWS,
                     )
                 cos_sums.append(row_cos_sum(pred, label))
+    elif spec.fmt == "parquet_pair":
+        emb_type = pa.list_(pa.float32(), spec.dim)
+        schema = pa.schema([("id", pa.int64()), ("pred", emb_type), ("label", emb_type)])
+        with pq.ParquetWriter(tmp["pair"], schema) as w:
+            for start, pred, label in slices(rows, spec.dim):
+                ids = pa.array(np.arange(start, start + len(pred), dtype=np.int64))
+                columns = {"id": ids, "pred": _emb_column(pred, "fsl"), "label": _emb_column(label, "fsl")}
+                w.write_table(pa.table(columns, schema=schema), row_group_size=SLICE_ROWS)
+                cos_sums.append(row_cos_sum(pred, label))
     elif spec.fmt == "csv":
         names = [f"d{i}" for i in range(spec.dim)]
         schema = pa.schema([(c, pa.float32()) for c in names])
@@ -164,7 +178,7 @@ def generate(spec: Spec, out_root: Path, scale: float = 1.0) -> dict[str, object
         "dtype": "float32",
         "seed": SEED,
         "noise": NOISE,
-        "row_group_rows": SLICE_ROWS if spec.fmt == "parquet" else None,
+        "row_group_rows": SLICE_ROWS if spec.fmt.startswith("parquet") else None,
         "files": spec.files(),
     }
     meta_path = out / "meta.json"

@@ -12,10 +12,15 @@ are read once with ``cat`` (untimed), so the timed runs find them in the page ca
 
 Contenders, by dataset (the reference, which the "x ref" column divides by, comes first):
 
-    npy      cat A B > /dev/null; cosloss score A B --json -q; NumPy: np.load both, einsum
-    parquet  DuckDB: avg(list_cosine_similarity(a.emb, b.emb)) over read_parquet(A) POSITIONAL JOIN
-             read_parquet(B); cosloss; NumPy: pyarrow.parquet.read_table both, einsum (when two copies
+    npy      cat A B > /dev/null; cosloss score A B --json -q (and the same under taskset -c 0); NumPy:
+             np.load both, einsum
+    parquet  DuckDB: avg(list_cosine_similarity(a.emb, b.emb)) over read_parquet(A, file_row_number
+             = true) JOIN read_parquet(B, ...) USING (file_row_number) (its fastest form, the reference),
+             and over read_parquet(A) POSITIONAL JOIN read_parquet(B); cosloss, and cosloss under
+             taskset -c 0; NumPy: pyarrow.parquet.read_table both, einsum (when two copies
              of the pair fit in 60% of RAM: here the 1M sets, not the 2M ones); cat
+    parquet_pair  one file with columns pred and label: DuckDB avg(list_cosine_similarity(pred, label));
+             cosloss score PAIRS --pred-col pred --label-col label, and under taskset -c 0; cat
     csv      DuckDB: the same over list_value(*COLUMNS('^d\\d+$')) of read_csv(A) and read_csv(B);
              cosloss; NumPy: np.loadtxt both, einsum; cat
     startup  python -c pass; cosloss --help; cosloss score sample_data/preds.npy sample_data/labels.npy
@@ -51,7 +56,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_DATA = HERE / "data"
-DATASETS = ["startup", "csv", "npy", "parquet_fsl", "parquet_list", "parquet_fsl_2m", "parquet_list_2m"]
+DATASETS = [
+    "startup",
+    "csv",
+    "npy",
+    "parquet_fsl",
+    "parquet_pair",
+    "parquet_list",
+    "parquet_fsl_2m",
+    "parquet_list_2m",
+]
 CONTENDER_KEYS = ["python", "cosloss", "cat", "numpy", "duckdb"]
 DOC_START = "<!-- benchmark results: start (benchmarks/run.py --update-doc) -->"
 DOC_END = "<!-- benchmark results: end -->"
@@ -85,6 +99,25 @@ DUCKDB = (
 
 def sql_str(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def duckdb_join_sql(a: Path, b: Path) -> str:
+    """DuckDB's fastest form here: a hash join on each file's row number (both sides decode in
+    parallel, where POSITIONAL JOIN scans them in step)."""
+    return (
+        f"SELECT avg(list_cosine_similarity(a.emb, b.emb)) "
+        f"FROM read_parquet({sql_str(a)}, file_row_number = true) a "
+        f"JOIN read_parquet({sql_str(b)}, file_row_number = true) b USING (file_row_number)"
+    )
+
+
+def duckdb_pair_sql(path: Path) -> str:
+    return f"SELECT avg(list_cosine_similarity(pred, label)) FROM read_parquet({sql_str(path)})"
+
+
+def one_core(c: Contender) -> Contender:
+    """The same contender on one core (taskset -c 0), beside the run on every core."""
+    return Contender(c.key, c.label + " [taskset -c 0]", ["taskset", "-c", "0", *c.argv], c.result, c.stdout_devnull)
 
 
 def duckdb_sql(fmt: str, a: Path, b: Path) -> str:
@@ -169,6 +202,25 @@ def build(name: str, data: Path, py: str, cosloss: str, duck: bool) -> Dataset:
     if not meta_path.exists():
         raise FileNotFoundError(f"{meta_path} is missing: run benchmarks/datagen.py --only {name} {data}")
     meta = json.loads(meta_path.read_text())
+    if meta["format"] == "parquet_pair":
+        pair = data / name / meta["files"]["pair"]
+        ds = Dataset(name, f"{name}: {describe(meta, pair.stat().st_size)}, one file", [pair], meta)
+        cos = Contender(
+            "cosloss",
+            "cosloss score PAIRS --pred-col pred --label-col label --json -q",
+            [cosloss, "score", str(pair), "--pred-col", "pred", "--label-col", "label", "--json", "-q"],
+            "cosloss-json",
+        )
+        ds.contenders = [
+            Contender("duckdb", "duckdb (python)", [py, "-c", DUCKDB, duckdb_pair_sql(pair)], "float"),
+            cos,
+            one_core(cos),
+            Contender("cat", "cat PAIRS > /dev/null", ["cat", str(pair)], "none", stdout_devnull=True),
+        ]
+        if not duck:
+            ds.contenders = [c for c in ds.contenders if c.key != "duckdb"]
+            ds.notes.append("duckdb left out: the duckdb package is not installed (pip install -e '.[bench]')")
+        return ds
     a, b = (data / name / meta["files"][side] for side in ("pred", "label"))
     files = [a, b]
     fmt = meta["format"]
@@ -182,10 +234,15 @@ def build(name: str, data: Path, py: str, cosloss: str, duck: bool) -> Dataset:
         ds.contenders = [
             cat,
             cos,
+            one_core(cos),
             Contender("numpy", "numpy: np.load + einsum", [py, "-c", NUMPY_NPY, str(a), str(b)], "float"),
         ]
     elif fmt == "parquet":
-        ds.contenders = [duckc, cos]
+        duck_join = Contender(
+            "duckdb", "duckdb hash join on file_row_number", [py, "-c", DUCKDB, duckdb_join_sql(a, b)], "float"
+        )
+        duckc.label = "duckdb POSITIONAL JOIN"
+        ds.contenders = [duck_join, duckc, cos, one_core(cos)]
         # read_table, then combine_chunks: two copies of the decoded pair at the peak.
         need = 2 * 2 * int(meta["rows"]) * int(meta["dim"]) * 4
         if need <= 0.6 * mem_total():

@@ -66,6 +66,7 @@ def score(
     rows_per_task: int | None = None,
     output_dir: str | None = None,
     notify: Callable[[str], None] | None = None,
+    threads: int | None = None,
     **columns: Any,
 ) -> ScoreResult:
     """Score predictions against labels: arrays, paths or Sources.
@@ -91,6 +92,11 @@ def score(
     a local cluster of ``workers`` processes); ``rows_per_task`` sizes the
     ranges; ``output_dir`` receives one Parquet part of per-vector results per
     task. Inputs are then paths or URIs, weights a number or an ``.npy`` path.
+
+    ``threads`` (local engine, files only): how many row ranges to score at once on a thread pool;
+    None means one per core this process may use (``os.sched_getaffinity``), 1 the serial path.
+    Inputs that cannot be read by row range (CSV, JSON, standard input) or rows joined by id
+    always take the serial path. The numbers do not depend on it.
 
     ``notify`` receives each note about what was inferred (a CSV without a header, the columns
     taken from a wide table) and each warning (an input scored against itself, a Hive-partitioned
@@ -144,13 +150,24 @@ def score(
             output_dir=output_dir,
             notify=notify,
         )
+    if threads is not None and threads < 1:
+        raise UsageProblem(f"threads must be at least 1, not {threads}")
     if engine != "local":
         raise UsageProblem(f"unknown engine {engine!r}; expected local or dask")
     sources_given = any(hasattr(x, "chunks") and hasattr(x, "name") for x in (pred, label, weights))
     if not sources_given or columns or label is None:
         # Paths, URIs, in-memory tables and arrays: through the input layer, with every option.
         return _score_inputs(
-            pred, label, weights, options, sinks, collect, _input_options(columns, formats), storage_options, notify
+            pred,
+            label,
+            weights,
+            options,
+            sinks,
+            collect,
+            _input_options(columns, formats),
+            storage_options,
+            notify,
+            threads,
         )
     if label is None:
         raise UsageProblem("label=None (one file holding both sides) needs a path for pred")
@@ -185,9 +202,12 @@ def _score_inputs(
     opts: Any,
     storage_options: dict[str, Any] | None,
     notify: Callable[[str], None] | None,
+    threads: int | None = None,
 ) -> ScoreResult:
-    """Files, URIs or objects (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`."""
+    """Files, URIs or objects (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`;
+    on a thread pool of row ranges (engines/parallel.py) where the inputs allow it."""
     from .inputs import open_inputs
+    from .pipeline import Scoring
 
     def fspath(x: Any) -> Any:
         return os.fspath(x) if isinstance(x, (str, os.PathLike)) else x
@@ -204,9 +224,33 @@ def _score_inputs(
     )
     try:
         w: Source | float | None = inputs.weights if inputs.weights is not None else scalar
-        result = score_sources(
-            inputs.pred, inputs.label, options=options, weights=w, sinks=sinks, collect=collect, ids=inputs.ids
+        scoring = Scoring.of(inputs.pred, inputs.label, options=options, weights=w, ids=inputs.ids)
+        result = None
+        on_files = all(x is None or isinstance(x, (str, os.PathLike)) for x in (pred, label)) and (
+            weights is None or scalar is not None or isinstance(weights, (str, os.PathLike))
         )
+        if threads != 1 and on_files:
+            from .engines.parallel import available_threads, parallel_plan, score_parallel
+
+            n = threads or available_threads()
+            ranges = parallel_plan(inputs, scoring, opts) if n > 1 else None
+            if ranges is not None:
+                result = score_parallel(
+                    inputs,
+                    scoring,
+                    ranges,
+                    pred=os.fspath(pred),
+                    label=None if label is None else os.fspath(label),
+                    weights=scalar if scalar is not None else fspath(weights),
+                    opts=opts,
+                    options=options,
+                    sinks=sinks,
+                    collect=collect,
+                    storage_options=storage_options,
+                    threads=n,
+                )
+        if result is None:
+            result = scoring.score(sinks=sinks, collect=collect)
     finally:
         for c in inputs.closers:
             c.close()

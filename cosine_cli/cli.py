@@ -247,6 +247,7 @@ def score(
             options.pop("workers"),
             options.pop("task_rows"),
             options.pop("storage_options"),
+            options.pop("threads"),
         )
         if where.get("engine") == "dask":
             if reduction == "none":

@@ -17,7 +17,7 @@ ENGINE_CHOICES = ("local", "dask")  # spelled out: --help imports no engine
 
 
 def engine_options(f: F) -> F:
-    """Add --engine, --scheduler, --workers, --task-rows and --storage-option to a command."""
+    """Add --engine, --scheduler, --workers, --task-rows, --threads and --storage-option to a command."""
     options = [
         click.option(
             "--engine",
@@ -46,6 +46,13 @@ def engine_options(f: F) -> F:
             "at row-group boundaries.",
         ),
         click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Local engine: row ranges scored at once (default: one per core this process may use; "
+            "1: one range after another). The results do not depend on it.",
+        ),
+        click.option(
             "--storage-option",
             "storage_options",
             multiple=True,
@@ -60,10 +67,21 @@ def engine_options(f: F) -> F:
 
 
 def engine_kwargs(
-    engine: str, scheduler: str | None, workers: int | None, task_rows: int | None, storage_options: tuple[str, ...]
+    engine: str,
+    scheduler: str | None,
+    workers: int | None,
+    task_rows: int | None,
+    storage_options: tuple[str, ...],
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The ``cosine_cli.score`` keywords for these options (the storage options parsed)."""
     kwargs: dict[str, Any] = {"engine": engine}
+    if threads is not None:
+        if engine != "local":
+            from .errors import UsageProblem
+
+            raise UsageProblem("--threads is for the local engine; with --engine dask use --workers")
+        kwargs["threads"] = threads
     if storage_options:
         from .remote import parse_storage_options
 

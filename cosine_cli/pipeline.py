@@ -22,7 +22,7 @@ from .losses import LOSS_REGISTRY
 from .readers.base import Source, rows_for_bytes
 from .sketch import WorstK
 
-__all__ = ["NAN_POLICIES", "ScoreOptions", "ScoreResult", "Sink", "score_sources"]
+__all__ = ["NAN_POLICIES", "ScoreOptions", "ScoreResult", "Scoring", "Sink", "score_sources"]
 
 NAN_POLICIES: Final[tuple[str, ...]] = ("error", "propagate", "skip")
 
@@ -294,6 +294,162 @@ def source_info(src: Source, *, vectors: bool = True) -> dict[str, Any]:
     return info
 
 
+class Scoring:
+    """One pair of sources, checked and planned: :meth:`chunks` yields its ScoredChunks in order.
+
+    The part of :func:`score_sources` before the Accumulator, so that an engine can score row
+    ranges on worker threads and fold their chunks in order on one thread (the parallel engine).
+    ``first`` is the flat index of the first vector (a range's offset): chunk starts and the rows
+    named in errors count from it.
+    """
+
+    def __init__(
+        self,
+        pred: Source,
+        label: Source,
+        layout: Layout,
+        scalar: float | None,
+        plan: WeightPlan | None,
+        weights: Source | float | None,
+        options: ScoreOptions,
+        ids: tuple[Source | None, Source | None],
+        first: int,
+    ) -> None:
+        self.pred, self.label, self.layout, self.scalar, self.plan = pred, label, layout, scalar, plan
+        self.weights, self.options, self.ids, self.first = weights, options, ids, first
+        known = [d for d in layout.loss_shape if d is not None]
+        self.total = int(np.prod(known, dtype=np.int64)) if len(known) == len(layout.loss_shape) else None
+
+    @classmethod
+    def of(
+        cls,
+        pred: Source,
+        label: Source,
+        *,
+        options: ScoreOptions = ScoreOptions(),
+        weights: Source | float | None = None,
+        ids: tuple[Source | None, Source | None] = (None, None),
+        first: int = 0,
+    ) -> Scoring:
+        layout = _check_pair(pred, label, options.axis)
+        scalar: float | None = None
+        plan: WeightPlan | None = None
+        if isinstance(weights, (int, float)):
+            scalar = float(weights)
+            if not np.isfinite(scalar) or scalar < 0:
+                raise InputError(f"weight {scalar} must be finite and >= 0", source="--weight")
+        elif weights is not None:
+            plan = _weight_plan(weights, layout, pred.name)
+            if plan.mode == "scalar":
+                scalar = float(np.asarray(next(iter(weights.chunks(1)))).reshape(()))
+                if not np.isfinite(scalar) or scalar < 0:
+                    raise InputError(f"weight {scalar} must be finite and >= 0", source=weights.name)
+        return cls(pred, label, layout, scalar, plan, weights, options, ids, first)
+
+    def chunk_rows(self) -> int:
+        """Rows (along the chunk axis) per chunk: the option, else a chunk budget of bytes."""
+        layout = self.layout
+        if len(layout.shape) == 1:
+            return layout.dim  # a 1-D input is one vector: never cut it
+        row_bytes = layout.dim * layout.per_row * np.dtype(self.pred.dtype).itemsize
+        return self.options.chunk_size or rows_for_bytes(row_bytes)
+
+    def chunks(self) -> Iterator[ScoredChunk]:
+        pred, label, layout, options = self.pred, self.label, self.layout, self.options
+        scalar, plan, weights = self.scalar, self.plan, self.weights
+        rows = self.chunk_rows()
+        streams = [
+            (pred.chunks(rows, layout.chunk_axis), layout.chunk_axis),
+            (label.chunks(rows, layout.chunk_axis), layout.chunk_axis),
+        ]
+        names = [pred.name, label.name]
+        if plan is not None and plan.mode != "scalar":
+            streams.append((weights.chunks(rows, 0), 0))  # type: ignore[union-attr]
+            names.append(weights.name)  # type: ignore[union-attr]
+        id_at = add_id_streams(streams, names, self.ids, layout, rows)
+        offset = self.first
+        for parts in aligned(streams, names):
+            r = cosine_rows(layout.rows(parts[0]), layout.rows(parts[1]), options.compat)
+            n = r.cos.shape[0]
+            skipped = np.zeros(n, dtype=bool)
+            nonfinite = r.nonfinite_a | r.nonfinite_b
+            if nonfinite.any():
+                if options.nan_policy == "error":
+                    i = int(np.flatnonzero(nonfinite)[0])
+                    src = pred.name if r.nonfinite_a[i] else label.name
+                    raise InputError(
+                        "NaN or inf in the vector (use --nan-policy skip to leave such vectors out, "
+                        "or propagate to let NaN through as Keras does)",
+                        source=src,
+                        row=_vector_label(offset + i, layout),
+                    )
+                if options.nan_policy == "skip":
+                    skipped = nonfinite
+            weight = share = None
+            if scalar is not None:
+                weight = np.full(n, scalar)
+            elif plan is not None:
+                w = np.asarray(parts[2], dtype=np.float64)
+                _check_weights(w, weights.name, offset if plan.mode == "full" else offset // layout.per_row)  # type: ignore[union-attr]
+                if plan.mode == "row" and layout.per_row != 1:
+                    weight = np.repeat(w, layout.per_row)
+                    share = weight / layout.per_row
+                else:
+                    weight = w.reshape(-1)
+            loss = LOSS_REGISTRY[options.loss].per_row(r.cos, {})
+            chunk = ScoredChunk(offset, r.cos, loss, r.zero, skipped, weight, share)
+            if id_at:
+                chunk.ids = chunk_ids(parts, id_at, names, offset)
+            yield chunk
+            offset += n
+
+    def score(self, *, sinks: Iterable[Sink] = (), collect: bool = False) -> ScoreResult:
+        """Fold every chunk, in order, into one Accumulator and the sinks (see score_sources)."""
+        pred, label, weights, options = self.pred, self.label, self.weights, self.options
+        layout, scalar = self.layout, self.scalar
+        sinks = list(sinks)
+        acc = Accumulator(worst=WorstK(options.worst))
+        for sink in sinks:  # sinks that want the vector count (a progress bar) have a `begin`
+            getattr(sink, "begin", lambda total: None)(self.total)
+        kept: list[NDArray[np.float64]] = []
+        offset = 0
+        for chunk in self.chunks():
+            acc.update(chunk)
+            for sink in sinks:
+                sink(chunk)
+            if collect:
+                kept.append(chunk.weighted_loss)
+            offset += len(chunk)
+        if offset == 0:
+            raise InputError("has no vectors to score (0 rows)", source=pred.name)
+
+        loss_shape = tuple(int(d) if d is not None else (offset // max(layout.per_row, 1)) for d in layout.loss_shape)
+        inputs = inputs_info(pred, label, weights, self)
+        losses = None
+        if collect:
+            losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
+        return ScoreResult(
+            loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
+            options=options,
+            stats=acc,
+            inputs=inputs,
+            loss_shape=loss_shape,
+            losses=losses,
+        )
+
+
+def inputs_info(pred: Source, label: Source, weights: Source | float | None, scoring: Scoring) -> dict[str, Any]:
+    """The summary's ``inputs``: each side, and the weights (a number, a source or None)."""
+    inputs: dict[str, Any] = {"pred": source_info(pred), "label": source_info(label)}
+    if scoring.scalar is not None and scoring.plan is None:
+        inputs["weights"] = {"value": scoring.scalar}
+    elif weights is not None and not isinstance(weights, (int, float)):
+        inputs["weights"] = source_info(weights, vectors=False)
+    else:
+        inputs["weights"] = None
+    return inputs
+
+
 def score_sources(
     pred: Source,
     label: Source,
@@ -314,99 +470,4 @@ def score_sources(
     along on ``ScoredChunk.ids``, and when both are given they must agree row
     by row.
     """
-    layout = _check_pair(pred, label, options.axis)
-    sinks = list(sinks)
-    scalar: float | None = None
-    plan: WeightPlan | None = None
-    if isinstance(weights, (int, float)):
-        scalar = float(weights)
-        if not np.isfinite(scalar) or scalar < 0:
-            raise InputError(f"weight {scalar} must be finite and >= 0", source="--weight")
-    elif weights is not None:
-        plan = _weight_plan(weights, layout, pred.name)
-        if plan.mode == "scalar":
-            scalar = float(np.asarray(next(iter(weights.chunks(1)))).reshape(()))
-            if not np.isfinite(scalar) or scalar < 0:
-                raise InputError(f"weight {scalar} must be finite and >= 0", source=weights.name)
-
-    row_bytes = layout.dim * layout.per_row * np.dtype(pred.dtype).itemsize
-    rows = options.chunk_size or rows_for_bytes(row_bytes)
-    if len(layout.shape) == 1:
-        rows = layout.dim  # a 1-D input is one vector: never cut it
-    streams = [
-        (pred.chunks(rows, layout.chunk_axis), layout.chunk_axis),
-        (label.chunks(rows, layout.chunk_axis), layout.chunk_axis),
-    ]
-    names = [pred.name, label.name]
-    if plan is not None and plan.mode != "scalar":
-        streams.append((weights.chunks(rows, 0), 0))  # type: ignore[union-attr]
-        names.append(weights.name)  # type: ignore[union-attr]
-    id_at = add_id_streams(streams, names, ids, layout, rows)
-
-    acc = Accumulator(worst=WorstK(options.worst))
-    known = [d for d in layout.loss_shape if d is not None]
-    total = int(np.prod(known, dtype=np.int64)) if len(known) == len(layout.loss_shape) else None
-    for sink in sinks:  # sinks that want the vector count (a progress bar) have a `begin`
-        getattr(sink, "begin", lambda total: None)(total)
-    kept: list[NDArray[np.float64]] = []
-    offset = 0
-    for parts in aligned(streams, names):
-        r = cosine_rows(layout.rows(parts[0]), layout.rows(parts[1]), options.compat)
-        n = r.cos.shape[0]
-        skipped = np.zeros(n, dtype=bool)
-        nonfinite = r.nonfinite_a | r.nonfinite_b
-        if nonfinite.any():
-            if options.nan_policy == "error":
-                i = int(np.flatnonzero(nonfinite)[0])
-                src = pred.name if r.nonfinite_a[i] else label.name
-                raise InputError(
-                    "NaN or inf in the vector (use --nan-policy skip to leave such vectors out, "
-                    "or propagate to let NaN through as Keras does)",
-                    source=src,
-                    row=_vector_label(offset + i, layout),
-                )
-            if options.nan_policy == "skip":
-                skipped = nonfinite
-        weight = share = None
-        if scalar is not None:
-            weight = np.full(n, scalar)
-        elif plan is not None:
-            w = np.asarray(parts[2], dtype=np.float64)
-            _check_weights(w, weights.name, offset if plan.mode == "full" else offset // layout.per_row)  # type: ignore[union-attr]
-            if plan.mode == "row" and layout.per_row != 1:
-                weight = np.repeat(w, layout.per_row)
-                share = weight / layout.per_row
-            else:
-                weight = w.reshape(-1)
-        loss = LOSS_REGISTRY[options.loss].per_row(r.cos, {})
-        chunk = ScoredChunk(offset, r.cos, loss, r.zero, skipped, weight, share)
-        if id_at:
-            chunk.ids = chunk_ids(parts, id_at, names, offset)
-        acc.update(chunk)
-        for sink in sinks:
-            sink(chunk)
-        if collect:
-            kept.append(chunk.weighted_loss)
-        offset += n
-    if offset == 0:
-        raise InputError("has no vectors to score (0 rows)", source=pred.name)
-
-    loss_shape = tuple(int(d) if d is not None else (offset // max(layout.per_row, 1)) for d in layout.loss_shape)
-    inputs: dict[str, Any] = {"pred": source_info(pred), "label": source_info(label)}
-    if scalar is not None and plan is None:
-        inputs["weights"] = {"value": scalar}
-    elif weights is not None:
-        inputs["weights"] = source_info(weights, vectors=False)  # type: ignore[arg-type]
-    else:
-        inputs["weights"] = None
-    losses = None
-    if collect:
-        losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
-    return ScoreResult(
-        loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
-        options=options,
-        stats=acc,
-        inputs=inputs,
-        loss_shape=loss_shape,
-        losses=losses,
-    )
+    return Scoring.of(pred, label, options=options, weights=weights, ids=ids).score(sinks=sinks, collect=collect)

@@ -31,7 +31,7 @@ from ..errors import InputError, UsageProblem
 from ..formats import FORMATS
 from ..inputs import InputOptions, Inputs, open_inputs
 from ..pipeline import Layout, ScoreOptions, ScoreResult, score_sources, source_info
-from .ranges import plan_ranges
+from .ranges import in_global_rows, plan_inputs
 
 __all__ = ["score_dask", "run_task", "TASK_BYTES"]
 
@@ -91,11 +91,10 @@ def _score_range(task: Task) -> tuple[int, Accumulator]:
             ids=inputs.ids,
         )
     except InputError as exc:
-        if isinstance(exc.row, int) or (isinstance(exc.row, str) and exc.row.isdigit()):
-            raise InputError(
-                exc.detail, source=exc.source, row=int(exc.row) + task.vector_offset, column=exc.column
-            ) from None
-        raise
+        shifted = in_global_rows(exc, task.vector_offset)
+        if shifted is exc:
+            raise
+        raise shifted from None
     finally:
         for c in inputs.closers:
             c.close()
@@ -161,12 +160,6 @@ class _Plan:
     options: ScoreOptions
 
 
-def _boundaries(src: Any) -> list[int] | None:
-    reader = getattr(src, "reader", src)
-    bounds = getattr(reader, "boundaries", None)
-    return bounds() if callable(bounds) else None
-
-
 def score_dask(
     pred: str,
     label: str,
@@ -219,13 +212,12 @@ def score_dask(
             else (source_info(w, vectors=False) if w is not None else None),
             "notes": list(opened.notes),
         }
-        bounds = (_boundaries(p), _boundaries(t), _boundaries(w) if w is not None else None)
         row_bytes = max(1, int(np.prod([d or 1 for d in p.shape[1:]], dtype=np.int64)) * np.dtype(p.dtype).itemsize)
+        # row-group starts are read while the inputs are open
+        ranges = plan_inputs(p, t, w, rows, rows_per_task or max(1, TASK_BYTES // row_bytes))
     finally:
         for c in opened.closers:
             c.close()
-    target = rows_per_task or max(1, TASK_BYTES // row_bytes)
-    ranges = plan_ranges(_merge_bounds(bounds[0], bounds[2]), bounds[1], rows, target)
     output = None
     if output_dir is not None:
         out_fs, out_path = remote.resolve(output_dir, storage_options)
@@ -270,9 +262,3 @@ def score_dask(
             }
         },
     )
-
-
-def _merge_bounds(a: list[int] | None, b: list[int] | None) -> list[int] | None:
-    if a is None or b is None:
-        return a if b is None else b
-    return sorted(set(a) | set(b))

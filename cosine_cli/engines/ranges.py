@@ -2,11 +2,45 @@
 
 :func:`plan_ranges` cuts the pair's common row space at row-group starts that both sides share,
 so that no task decodes a row group another task decodes too (where the sides allow it).
+:func:`plan_inputs` does it for opened inputs, and :func:`in_global_rows` renames the row of an
+error raised inside a range; both engines (Dask, the local thread pool) use them.
 """
 
 from __future__ import annotations
 
-__all__ = ["plan_ranges"]
+from typing import Any
+
+from ..errors import InputError
+
+__all__ = ["plan_ranges", "plan_inputs", "boundaries", "merge_boundaries", "in_global_rows"]
+
+
+def boundaries(src: Any) -> list[int] | None:
+    """Where a source's row groups start (None: it may be cut anywhere, as a ``.npy`` file)."""
+    reader = getattr(src, "reader", src)
+    bounds = getattr(reader, "boundaries", None)
+    return bounds() if callable(bounds) else None
+
+
+def merge_boundaries(a: list[int] | None, b: list[int] | None) -> list[int] | None:
+    """The row-group starts of two inputs read together (pred and its weights): cut at either's."""
+    if a is None or b is None:
+        return a if b is None else b
+    return sorted(set(a) | set(b))
+
+
+def plan_inputs(pred: Any, label: Any, weights: Any, rows: int, target: int) -> list[tuple[int, int]]:
+    """Row ranges of about ``target`` rows for opened pred, label and weights sources."""
+    pb = merge_boundaries(boundaries(pred), boundaries(weights) if weights is not None else None)
+    return plan_ranges(pb, boundaries(label), rows, target)
+
+
+def in_global_rows(exc: InputError, offset: int) -> InputError:
+    """``exc``, raised while scoring a range whose first vector is ``offset``, with its row
+    counted from the start of the inputs (as the serial path names it)."""
+    if isinstance(exc.row, int) or (isinstance(exc.row, str) and exc.row.isdigit()):
+        return InputError(exc.detail, source=exc.source, row=int(exc.row) + offset, column=exc.column)
+    return exc
 
 
 def plan_ranges(a: list[int] | None, b: list[int] | None, total: int, target: int) -> list[tuple[int, int]]:

@@ -1,9 +1,12 @@
-"""``.npy`` files, streamed: read into reusable buffers, never loaded whole.
+"""``.npy`` files, streamed: never loaded whole.
 
-``read`` into a buffer keeps the file's pages out of our resident set (a
-memory map would count them), so peak memory is two chunk buffers whatever the
-file size. The header is parsed by NumPy's own ``numpy.lib.format``; the data
-is never unpickled (object arrays are refused from the header alone).
+A local file is read through a memory map, a chunk at a time: the chunk is a view of the page
+cache (no copy into a buffer: about a third less CPU per chunk than ``readinto``, measured),
+and the pages of each chunk are dropped from our mapping (``MADV_DONTNEED``) once the consumer
+asks for the next one, so the resident set stays at a chunk or two whatever the file size.
+Streams and files on other file systems are read into two reusable buffers instead. The header
+is parsed by NumPy's own ``numpy.lib.format``; the data is never unpickled (object arrays are
+refused from the header alone).
 """
 
 from __future__ import annotations
@@ -77,6 +80,10 @@ class NpySource:
     format_name = "npy"
     location: Any = None  #: where it was opened from (readers.location.Location)
     column: str | None = None  #: the member of an archive, for formats that have them
+    #: read the next chunk on a thread while the consumer computes (off when a pool runs ranges)
+    read_ahead: bool = True
+    #: serve a local file's chunks from a memory map (see the module docstring)
+    use_map: bool = True
 
     def __init__(
         self, f: BinaryIO, name: str, *, seekable: bool | None = None, row_range: tuple[int, int] | None = None
@@ -137,7 +144,10 @@ class NpySource:
             yield self._read_all()
             return
         if axis == 0 and not (self.fortran_order and len(self._shape) > 1):
-            yield from self._sequential(rows)
+            if self.use_map and self._mappable():
+                yield from self._mapped(rows)
+            else:
+                yield from self._sequential(rows)
         else:
             yield from self._strided(rows, axis)
 
@@ -157,7 +167,7 @@ class NpySource:
         # and computing overlap on two cores. The Source contract (a consumer is done with a
         # chunk when it asks for the next) makes the buffer being yielded safe. Not for a pipe:
         # it may stall, and a read running ahead could not be abandoned when the run stops.
-        ahead = self._seekable and total > rows
+        ahead = self.read_ahead and self._seekable and total > rows
         buffers = [np.empty((rows, *self._shape[1:]), dtype=self.file_dtype) for _ in range(2 if ahead else 1)]
 
         def fill(i: int) -> NDArray[np.generic]:
@@ -187,6 +197,48 @@ class NpySource:
             finally:
                 if pending is not None:  # abandoned early: let the read finish before the file closes
                     pending.cancel() or pending.exception()
+
+    def _mappable(self) -> bool:
+        if not self._seekable or callable(getattr(self._f, "size", None)) or not hasattr(mmap, "MADV_DONTNEED"):
+            return False
+        try:
+            self._f.fileno()
+        except (OSError, ValueError, AttributeError):
+            return False
+        return True
+
+    def _mapped(self, rows: int) -> Iterator[NDArray[np.generic]]:
+        total = self._shape[0]
+        rows = max(1, min(rows, total))
+        row_bytes = int(np.prod(self._shape[1:], dtype=np.int64)) * self.file_dtype.itemsize
+        if total == 0 or row_bytes == 0:
+            yield from self._sequential(rows)
+            return
+        # Map only this source's rows (a range's), from the page boundary before them.
+        page = mmap.ALLOCATIONGRANULARITY
+        base = self._offset // page * page
+        length = self._offset - base + total * row_bytes
+        mapping = mmap.mmap(self._f.fileno(), length, access=mmap.ACCESS_READ, offset=base)
+        array: NDArray[np.generic] | None = None
+        try:
+            mapping.madvise(mmap.MADV_SEQUENTIAL)
+            array = np.ndarray(self._shape, dtype=self.file_dtype, buffer=mapping, offset=self._offset - base)
+            for start in range(0, total, rows):
+                stop = min(start + rows, total)
+                chunk = array[start:stop]
+                yield chunk if chunk.dtype.byteorder in ("=", "|") else chunk.byteswap().view(self.dtype)
+                # The consumer is done with the chunk: drop its whole pages from our resident set
+                # (the page cache keeps them; the page shared with the next chunk stays mapped).
+                lo = (self._offset - base + start * row_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
+                hi = (self._offset - base + stop * row_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
+                if hi > lo:
+                    mapping.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        finally:
+            chunk = array = None  # the map cannot close while a view of it lives
+            try:
+                mapping.close()
+            except BufferError:  # a consumer still holds a chunk: the map goes with its last view
+                pass
 
     def _read_all(self) -> NDArray[np.generic]:
         out = np.empty(self._shape, dtype=self.file_dtype)
