@@ -262,6 +262,7 @@ class SafetensorsSource:
     """
 
     format_name = "safetensors"
+    location: Any = None  #: where it was opened from (readers.location.Location)
 
     def __init__(self, f: io.FileIO, info: TensorInfo, name: str, *, seekable: bool = True, position: int = 0) -> None:
         if info.dtype not in _DTYPES:
