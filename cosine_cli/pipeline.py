@@ -221,9 +221,11 @@ def _take(x: NDArray[np.generic], axis: int, start: int, stop: int) -> NDArray[n
 
 
 def aligned(
-    streams: list[tuple[Iterator[NDArray[np.generic]], int]], names: list[str]
+    streams: list[tuple[Iterator[NDArray[np.generic]], int]], names: list[str], limit: int | None = None
 ) -> Iterator[tuple[NDArray[np.generic], ...]]:
-    """Re-cut several chunk streams so that every yielded tuple covers the same rows.
+    """Re-cut several chunk streams so that every yielded tuple covers the same rows (at most
+    ``limit``: a reader that hands out a whole record batch of any size still gets scored a
+    chunk at a time, so the float64 temporaries stay bounded by the chunk).
 
     Slices are views: nothing is copied. When one stream ends before the
     others, the rest are counted and the mismatch is an InputError naming both
@@ -258,6 +260,8 @@ def aligned(
                 source=names[short],
             )
         r = min(b.shape[ax] - p for b, (_, ax), p in zip(bufs, streams, pos, strict=True))  # type: ignore[union-attr]
+        if limit is not None:
+            r = min(r, limit)
         yield tuple(_take(b, ax, p, p + r) for b, (_, ax), p in zip(bufs, streams, pos, strict=True))  # type: ignore[arg-type]
         for i in range(k):
             pos[i] += r
@@ -368,7 +372,7 @@ class Scoring:
             names.append(weights.name)  # type: ignore[union-attr]
         id_at = add_id_streams(streams, names, self.ids, layout, rows)
         offset = self.first
-        for parts in aligned(streams, names):
+        for parts in aligned(streams, names, rows):
             r = cosine_rows(layout.rows(parts[0]), layout.rows(parts[1]), options.compat)
             n = r.cos.shape[0]
             skipped = np.zeros(n, dtype=bool)

@@ -49,17 +49,27 @@ def classify(reader: TableReader) -> dict[str, str]:
         else:
             kinds[f.name] = str(f.type)
     sample = reader.sample(text)
+    # columns by position, not by name: a lookup by name scans the schema (quadratic when wide)
+    sampled = dict(zip(sample.schema.names, sample.columns, strict=True)) if sample is not None else {}
+    empty = pa.array([], pa.string())
     for name in text:
-        col = sample.column(name) if sample is not None else pa.array([], pa.string())
-        values = pc.drop_null(col)
-        first = values[0].as_py() if len(values) else None
-        if first is None:
+        col = sampled.get(name, empty)
+        if col.null_count == 0 and len(col):
+            kinds[name] = _kind_of_text(col[0].as_py(), kinds[name])
             continue
-        if _TEXT_VECTOR.match(first):
-            kinds[name] = "vector"
-        elif _SCALAR.match(first):
-            kinds[name] = "number"
+        values = pc.drop_null(col)
+        if len(values):
+            kinds[name] = _kind_of_text(values[0].as_py(), kinds[name])
     return kinds
+
+
+def _kind_of_text(first: str, kind: str) -> str:
+    """A text column by its first value: vectors as text, numbers as text, or plain text."""
+    if _SCALAR.match(first):  # checked first: the cheap, common case of a wide CSV
+        return "number"
+    if _TEXT_VECTOR.match(first):
+        return "vector"
+    return kind
 
 
 def _describe(reader: TableReader, kinds: dict[str, str], names: list[str]) -> str:
@@ -112,7 +122,8 @@ def choose_vectors(
             for n in names
             if kinds[n] == "text" and n not in exclude and (m := _NUMBERED.match(n)) and m.group(1) in prefixes
         }
-        candidates = [n for n in names if n in numbered_text or n in numbers]
+        chosen = numbered_text | set(numbers)
+        candidates = [n for n in names if n in chosen]
         return wide_dimensions(reader.name, candidates, option, notify)
     # Nothing to choose from is a property of the data (exit 3), not of the options.
     raise InputError(
@@ -200,7 +211,8 @@ def wide_dimensions(
             f"name the vector's columns with {option} GLOB"
         )
     dims = [n for _, n in members]
-    others = [n for n in numbers if n not in dims]
+    in_dims = set(dims)
+    others = [n for n in numbers if n not in in_dims]
     if others and notify is not None:
         notify(
             f"{name}: the vector is the numbered columns {_span(members)}; other number "

@@ -30,7 +30,8 @@ _CANDIDATES = (",", "\t", ";", "|")
 #: pyarrow's streaming reader keeps a few dozen blocks in flight: 1 MiB blocks hold its memory
 #: near 40 MiB a file, where 4 MiB took 150 MiB, at the same speed.
 _BLOCK = 1 << 20
-_MAX_HEADER = 64 << 20
+#: The most read to find the header and a few data lines (a 95 MB one-row text vector fits).
+_MAX_HEADER = 256 << 20
 #: Cells that stand for a missing value. Not "nan" or "inf": those are numbers (NumPy writes
 #: them), and the NaN policy decides about them as it does for every other format.
 NULL_CELLS = ["", "NA", "N/A", "#N/A", "NULL", "null", "None"]
@@ -131,7 +132,7 @@ class CsvReader(TableReader):
         # A block must hold whole lines: room for several of the longest seen (a text vector of a
         # high dimension is a long line).
         longest = max(len(x) for x in self._head_lines.split(b"\n"))
-        self._block = max(_BLOCK, min(_MAX_HEADER, 8 * longest))
+        self._block = max(_BLOCK, min(_MAX_HEADER, 8 * longest), 2 * longest + 1)
 
     def _open_raw(self) -> Any:
         assert self._loc is not None

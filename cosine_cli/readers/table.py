@@ -119,8 +119,10 @@ class TableReader:
         ``as_numbers``: the consumer reads each column as one number a row."""
         if self._it is not None and (self.prunes or self._dispatched):
             raise RuntimeError("register every view before reading")
+        known = set(self._columns)  # a set: a wide table has tens of thousands of columns
         for c in columns:
-            if c not in self._columns:
+            if c not in known:
+                known.add(c)
                 self._columns.append(c)
         if as_numbers:
             self.number_columns.update(columns)
