@@ -34,7 +34,7 @@ __all__ = [
 Opener = Callable[[str], Source]
 
 #: Table formats, opened by :func:`open_table`.
-TABLE_FORMATS: tuple[str, ...] = ("parquet", "csv", "tsv", "arrow", "arrows")
+TABLE_FORMATS: tuple[str, ...] = ("parquet", "csv", "tsv", "arrow", "arrows", "json")
 
 EXTENSIONS: dict[str, str] = {
     ".npy": "npy",
@@ -49,6 +49,10 @@ EXTENSIONS: dict[str, str] = {
     ".feather": "arrow",
     ".ipc": "arrow",
     ".arrows": "arrows",
+    # -- JSON (issue 11; moves to formats.py) --
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
 }
 
 MAGIC: list[tuple[bytes, str]] = [
@@ -80,6 +84,9 @@ def format_from_head(head: bytes) -> str | None:
     for magic, fmt in MAGIC:
         if head.startswith(magic):
             return fmt
+    # -- JSON (issue 11; moves to formats.py): the first non-blank byte opens an object or array --
+    if head.lstrip(b" \t\r\n")[:1] in (b"{", b"["):
+        return "json"
     return None
 
 
@@ -113,10 +120,13 @@ def detect_format(path: str, override: str | None = None) -> str:
     ext = _extension(p)
     compressed = bool(p.suffixes) and p.suffixes[-1].lower() in _COMPRESSED
     fmt = None if compressed else format_from_head(head)
+    # -- JSON (issue 11): a CSV / text file named so stays CSV (a headerless "[0.1 0.2]" line) --
+    if fmt == "json" and EXTENSIONS.get(ext) in ("csv", "tsv") and head.lstrip()[:1] == b"[":
+        fmt = None
     if fmt is not None:
         return fmt
     if ext in EXTENSIONS:
-        if EXTENSIONS[ext] in ("csv", "tsv"):
+        if EXTENSIONS[ext] in ("csv", "tsv", "json"):  # json: compressed JSON Lines
             return EXTENSIONS[ext]
         raise InputError(f"does not start like a {EXTENSIONS[ext]} file (its extension says {ext})", source=path)
     raise InputError(
@@ -168,6 +178,10 @@ def _open_table(path: str, fmt: str, *, stream: Any, delimiter: str | None, head
 
             stream = pa.OSFile(path, "rb")
         return ArrowStreamReader(stream, path)
+    if fmt == "json":  # -- JSON (issue 11; moves to formats.py) --
+        from .jsonl import JsonReader
+
+        return JsonReader(path, stream=stream)
     raise InputError(f"{fmt} is not a table format", source=path)
 
 
