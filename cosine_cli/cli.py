@@ -290,7 +290,7 @@ def score(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows")),
+    type=click.Choice(("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows", "json")),
     metavar="FORMAT",
     help="The format, when the name or first bytes do not say it.",
 )

@@ -14,7 +14,7 @@ __all__ = ["FORMAT_CHOICES", "input_options", "input_kwargs"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FORMAT_CHOICES = ("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows")
+FORMAT_CHOICES = ("npy", "npz", "parquet", "csv", "tsv", "arrow", "arrows", "json")
 
 _OPTIONS = [
     click.option(

@@ -45,11 +45,13 @@ def _bytes_matrix(arr: pa.Array, valid: NDArray[np.bool_], source: str, column: 
             row=offset + int(rows[0]),
             column=column,
         )
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None else np.empty(0, np.uint8)
+    buffer = arr.buffers()[2]
+    data: NDArray[np.uint8] = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.empty(0, np.uint8)
     starts = offsets[:-1][valid].astype(np.int64)
     if np.all(np.diff(starts) == length):  # contiguous (no nulls between): a view, no gather
         return data[int(starts[0]) : int(starts[0]) + length * len(starts)].reshape(len(starts), length)
-    return data[starts[:, None] + np.arange(length)]
+    gathered: NDArray[np.uint8] = data[starts[:, None] + np.arange(length)]
+    return gathered
 
 
 def _offsets(arr: pa.Array) -> NDArray[np.int32]:
