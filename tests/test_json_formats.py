@@ -279,3 +279,12 @@ def test_base64_garbage_is_an_input_error_naming_the_row() -> None:
     good = base64.b64encode(np.ones(4, "<f4").tobytes()).decode()
     with pytest.raises(InputError, match="row 1"):
         decode_base64_float32(pa.array([good, "!" * len(good)]), source="x", column="embedding")
+
+
+def test_pandas_csv_of_summarised_arrays_says_why(tmp_path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"emb": list(np.ones((3, 1536), np.float32))}).to_csv(tmp_path / "a.csv")
+    np.save(tmp_path / "t.npy", np.ones((3, 1536), np.float32))
+    line = one_line_error(run("score", str(tmp_path / "a.csv"), str(tmp_path / "t.npy")))
+    assert "NumPy summarised the array" in line and "threshold=sys.maxsize" in line
