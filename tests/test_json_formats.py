@@ -288,3 +288,13 @@ def test_pandas_csv_of_summarised_arrays_says_why(tmp_path: Path) -> None:
     np.save(tmp_path / "t.npy", np.ones((3, 1536), np.float32))
     line = one_line_error(run("score", str(tmp_path / "a.csv"), str(tmp_path / "t.npy")))
     assert "NumPy summarised the array" in line and "threshold=sys.maxsize" in line
+
+
+def test_lines_are_named_past_blank_lines(tmp_path: Path) -> None:
+    f = tmp_path / "blank.jsonl"
+    f.write_text('\n{"e": [1.0, 2.0]}\n\n  \n{"e": [1.0, 0.0]}\n{"x": 1}\n')
+    np.save(tmp_path / "t.npy", np.ones((3, 2), np.float32))
+    assert "row 2 (line 6)" in one_line_error(run("score", str(f), str(tmp_path / "t.npy")))
+    # from a pipe, once a blank line has gone by the line is not known: only the row is named
+    line = one_line_error(run("score", "-", str(tmp_path / "t.npy"), stdin=f.read_bytes()))
+    assert "row 2" in line and "line" not in line.split(":")[1]

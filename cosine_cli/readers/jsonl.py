@@ -120,13 +120,23 @@ class JsonReader(TableReader):
             self._owned.append(plain)
         head = _read_first_lines(plain, name)
         self._watch: _BlankLineWatch | None = None
+        self._path: str | None = None
+        self._codec: str | None = None
         self._reasons: dict[int, str] = {}  # why a row has no vector (an OpenAI error), for row_label
         self._index_rows = False  # a document's rows are numbered by the OpenAI `index`
         first = _first_object(head)
         if first is not None:
             self.layout = openai.layout_of_object(first)
             self._lines = True
-            self._watch = _BlankLineWatch(Prefixed(head, plain, own_rest=False))
+            if stream is None:
+                # A file is handed to pyarrow as a native stream, opened afresh: its I/O threads
+                # must not call into Python (a read still in flight when the interpreter shuts
+                # down, after an error, aborts the process). Lines are found by a rescan, on error.
+                self._path, self._codec = path, codec
+                source: Any = self._reopen()
+            else:  # a pipe: read once, so blank lines are watched for as it goes by
+                self._watch = _BlankLineWatch(Prefixed(head, plain, own_rest=False))
+                source = self._watch
             explicit = openai.explicit_schema(self.layout, head)
             parse = pajson.ParseOptions(
                 explicit_schema=explicit, unexpected_field_behavior="ignore" if explicit is not None else "infer"
@@ -135,7 +145,7 @@ class JsonReader(TableReader):
             block = max(_BLOCK, min(_MAX_HEAD * 2, 8 * longest))
             try:
                 self._reader: Any = pajson.open_json(
-                    self._watch, read_options=pajson.ReadOptions(block_size=block), parse_options=parse
+                    source, read_options=pajson.ReadOptions(block_size=block), parse_options=parse
                 )
             except (pa.ArrowInvalid, OSError) as exc:
                 raise _json_error(exc, name) from None
@@ -184,13 +194,46 @@ class JsonReader(TableReader):
         """A row as errors name it: with its line (JSON Lines), its ``index`` (an OpenAI
         document), and why it has no vector (an OpenAI error)."""
         notes = []
-        if self._lines and self._watch is not None and not self._watch.blank_seen and self.layout != openai.Layout.LIST:
-            notes.append(f"line {row + 1}")
+        line = self._line_of(row) if self._lines and self.layout != openai.Layout.LIST else None
+        if line is not None:
+            notes.append(f"line {line}")
         elif self._index_rows:
             notes.append(f"index {row}")
         if reason := self._reasons.get(row):
             notes.append(reason)
         return f"{row} ({'; '.join(notes)})" if notes else str(row)
+
+    def _reopen(self) -> Any:
+        """The file from its start, decompressed, as a new native stream (closed with the reader)."""
+        assert self._path is not None
+        raw = pa.OSFile(self._path, "rb")
+        self._owned.append(raw)
+        if self._codec is None:
+            return raw
+        plain = pa.CompressedInputStream(raw, self._codec)
+        self._owned.append(plain)
+        return plain
+
+    def _line_of(self, row: int) -> int | None:
+        """The line of JSON Lines row ``row`` (pyarrow skips blank lines without saying): a pipe
+        knows it while no blank line has gone by; a file is read again up to that row (errors only)."""
+        if self._watch is not None:
+            return None if self._watch.blank_seen else row + 1
+        if self._path is None:
+            return None
+        try:
+            stream, seen, line, rest = self._reopen(), -1, 0, b""
+            while piece := stream.read(1 << 20):
+                lines = (rest + piece).split(b"\n")
+                rest = lines.pop()
+                for text in lines:
+                    line += 1
+                    seen += bool(text.strip(_WHITESPACE))
+                    if seen == row:
+                        return line
+            return line + 1 if rest.strip(_WHITESPACE) and seen + 1 == row else None
+        except (OSError, pa.ArrowInvalid):
+            return None
 
     def close(self) -> None:
         super().close()
