@@ -76,9 +76,15 @@ def _load(spec: str) -> Callable[..., Any]:
 
 
 def looks_like_json(head: bytes) -> bool:
-    """Text whose first non-blank byte is ``{`` or ``[``: JSON, never CSV."""
+    """Text whose first non-blank byte is ``{`` or ``[``: JSON, never CSV -- except a line like
+    ``[0.1 -0.2 0.3]`` (no comma, no quote): NumPy's repr of a vector, a headerless text vector."""
     stripped = head.lstrip(b" \t\r\n\xef\xbb\xbf")
-    return stripped[:1] in (b"{", b"[")
+    if stripped[:1] == b"{":
+        return True
+    if stripped[:1] != b"[":
+        return False
+    first_line = stripped.split(b"\n", 1)[0]
+    return b"," in first_line or b'"' in first_line or first_line.strip() in (b"[", b"[]")
 
 
 def looks_like_safetensors(head: bytes) -> bool:
@@ -181,6 +187,16 @@ FORMATS: dict[str, Format] = {
             extensions=(".lance",),
             seekable=True,
             folder_marker=("_versions",),
+        ),
+        Format(
+            "json",
+            "table",
+            "JSON Lines (DuckDB, polars, pandas, datasets; OpenAI embedding objects and Batch output, "
+            "base64 vectors) or one JSON document (read whole, up to 256 MiB)",
+            f"{_R}.jsonl:open_location",
+            extensions=(".jsonl", ".ndjson", ".json"),
+            sniff=looks_like_json,
+            compressible=True,
         ),
         Format(
             "csv",

@@ -153,8 +153,11 @@ def _text_vectors(arr: pa.Array, ctx: _Context) -> pa.Array:
         j = _first_null(bad)
         offsets = np.asarray(parts.offsets) - parts.offsets[0].as_py()
         i = int(np.searchsorted(offsets, j, side="right") - 1)
+        # NumPy's repr (pandas to_csv of array cells) summarises arrays of over 1000 values.
+        summarised = "..." in (arr[i].as_py() or "")
+        hint = " (NumPy summarised the array when it was written: set np.set_printoptions(threshold=sys.maxsize) first)"
         raise InputError(
-            f"text {arr[i].as_py()!r} is not a vector of numbers",
+            f"text {arr[i].as_py()!r} is not a vector of numbers{hint if summarised else ''}",
             source=ctx.source,
             row=ctx.offset + i,
             column=ctx.column,

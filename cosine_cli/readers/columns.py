@@ -25,7 +25,9 @@ ID_LIKE = re.compile(
 _NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|(?i:inf|infinity|nan))"
 _TEXT_VECTOR = re.compile(
     rf"^\s*\[\s*(?:{_NUMBER}(?:\s*,?\s*{_NUMBER})*)?\s*,?\s*\]\s*$|"
-    rf"^\s*{_NUMBER}(?:[\s,]+{_NUMBER})+\s*$"
+    rf"^\s*{_NUMBER}(?:[\s,]+{_NUMBER})+\s*$|"
+    # NumPy's summarised repr ("[ 0.1 0.2 ... 0.9]"): a vector column, refused by the converter with why
+    r"^\s*\[[^\]]*\.\.\.[^\]]*\]\s*$"
 )
 _SCALAR = re.compile(rf"^\s*{_NUMBER}\s*$")
 

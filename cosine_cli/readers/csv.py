@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from numpy.typing import NDArray
 
 from ..errors import InputError
 from ..formats import FORMATS, looks_like_json, split_compression
@@ -127,11 +129,16 @@ class CsvReader(TableReader):
         #: line number of data row 0 (1-based), for error messages
         self.line_base = 2 if header else 1
         super().__init__(name, pa.schema([(n, pa.string()) for n in names]))
-        # Complete lines of the head, for the sample that tells number columns from text vectors.
-        self._head_lines = first[: first.rfind(b"\n") + 1] if b"\n" in first else first
-        # A block must hold whole lines: room for several of the longest seen (a text vector of a
-        # high dimension is a long line).
-        longest = max(len(x) for x in self._head_lines.split(b"\n"))
+        # Complete rows of the head, for the sample that tells number columns from text vectors.
+        # A row ends at a line break outside quotes: pandas' to_csv of array cells writes NumPy's
+        # repr, '"[ 0.1 -0.2 ...\n  0.3 ...]"', quoted cells spanning lines (valid CSV).
+        ends, spans = _row_ends(first)
+        self._head_lines = first[: int(ends[-1]) + 1] if len(ends) else first
+        #: quoted cells hold line breaks: pyarrow must then parse (not just split) to find rows
+        self._newlines_in_values = spans
+        # A block must hold whole rows: room for several of the longest seen (a text vector of a
+        # high dimension is a long row).
+        longest = int(np.diff(ends, prepend=-1).max()) if len(ends) else len(first)
         self._block = max(_BLOCK, min(_MAX_HEADER, 8 * longest), 2 * longest + 1)
 
     def _open_raw(self) -> Any:
@@ -147,20 +154,15 @@ class CsvReader(TableReader):
     @staticmethod
     def _head_bytes(plain: Any, name: str) -> bytes:
         """At least the header line and, where the file has them, a few data lines."""
-        pieces: list[bytes] = []
-        lines = size = 0
-        # pieces joined once at the end: growing one bytes object would be quadratic in its size
-        while lines < 8 and size < _MAX_HEADER:
+        head = b""
+        while len(_row_ends(head)[0]) < 8 and len(head) < _MAX_HEADER:
             try:
-                more = plain.read(1 << 16)
+                more = plain.read(max(1 << 16, len(head)))  # doubling: _row_ends scans the whole head
             except (OSError, pa.ArrowInvalid) as exc:
                 raise InputError(f"cannot decompress ({_short(exc)})", source=name) from None
             if not more:
                 break
-            pieces.append(more)
-            lines += more.count(b"\n")
-            size += len(more)
-        head = b"".join(pieces)
+            head += more
         if not head.strip():
             raise InputError("is empty", source=name)
         return head
@@ -176,7 +178,7 @@ class CsvReader(TableReader):
                 read_options=pacsv.ReadOptions(
                     block_size=self._block, column_names=names, skip_rows=1 if self.header else 0
                 ),
-                parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
+                parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=self._newlines_in_values),
                 convert_options=pacsv.ConvertOptions(
                     column_types=types,
                     include_columns=columns,
@@ -229,6 +231,15 @@ class CsvReader(TableReader):
         for stream in [self._stream, *self._owned]:
             if stream is not None:
                 stream.close()
+
+
+def _row_ends(data: bytes) -> tuple[NDArray[np.intp], bool]:
+    """Offsets of the line breaks that end rows (outside double quotes), and whether any line
+    break falls inside quotes. An escaped quote ("") counts twice, so parity still tells."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    breaks = np.flatnonzero(b == ord("\n"))
+    quoted = (np.cumsum(b == ord('"'))[breaks] % 2).astype(bool)
+    return breaks[~quoted], bool(quoted.any())
 
 
 class _CellRefused(Exception):
@@ -287,9 +298,8 @@ def _has_header(cells: list[str]) -> bool:
 
 
 def _json_hint() -> str:
-    json_formats = [f.name for f in FORMATS.values() if f.sniff is not None]
-    if json_formats:
-        return f" (read it as {' or '.join(json_formats)}: drop --pred-format / --label-format csv)"
+    if "json" in FORMATS:
+        return " (it is read as JSON without --pred-format / --label-format csv, or with json)"
     return "; convert it to Parquet or .npy"
 
 
