@@ -77,7 +77,8 @@ def load_ranges(path: str) -> NDArray[np.float64]:
             raise InputError(
                 f"--ranges must be a (2, dim) array of minimum and maximum, not shape {shape}", source=path
             )
-        ranges = np.concatenate(list(src.chunks(2)), axis=0).astype(np.float64)
+        # a copy of each chunk: a source may hand out a reused buffer or a view of a memory map
+        ranges = np.concatenate([np.array(c, dtype=np.float64) for c in src.chunks(2)], axis=0)
     finally:
         src.close()
     if not np.isfinite(ranges).all():
