@@ -103,14 +103,14 @@ class CsvReader(TableReader):
         try:
             text = line.decode("utf-8-sig").rstrip("\r")
         except UnicodeDecodeError:
-            raise InputError("the header is not valid UTF-8", source=name, row="line 1") from None
+            raise InputError("line 1: the header is not valid UTF-8", source=name) from None
         if delimiter is None:
             delimiter = "\t" if base.lower().endswith(".tsv") else detect_delimiter(text)
         self.delimiter = delimiter
         try:
             cells = next(pycsv.reader([text], delimiter=delimiter), [])
         except pycsv.Error as exc:  # a stray carriage return or NUL in the header line
-            raise InputError(f"the header line cannot be parsed ({exc})", source=name, row="line 1") from None
+            raise InputError(f"line 1: the header line cannot be parsed ({exc})", source=name) from None
         if header is None:
             header = _has_header(cells)
             if not header:
