@@ -217,11 +217,11 @@ class NpySource:
                 if hi > lo:
                     mapping.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
         finally:
-            chunk = array = None  # the map cannot close while a view of it lives
-            try:
-                mapping.close()
-            except BufferError:  # a consumer still holds a chunk: the map goes with its last view
-                pass
+            # Never close the map here: NumPy views keep the mmap object alive but not its export,
+            # so close() would succeed and a chunk a consumer still holds would point at unmapped
+            # memory (a crash, not an error). The map is unmapped when its last view goes.
+            chunk = array = None
+            del mapping
 
     def _read_all(self) -> NDArray[np.generic]:
         out = np.empty(self._shape, dtype=self.file_dtype)
