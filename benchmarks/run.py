@@ -347,6 +347,8 @@ def summarise(runs: list[dict[str, object]]) -> dict[str, object]:
         "wall_min_s": min(walls),
         "wall_max_s": max(walls),
         "rss_median_mib": statistics.median(rss) / 1024,
+        # user + system CPU of the child: steadier than wall time on a shared machine
+        "cpu_median_s": statistics.median(float(r.get("user_s", 0)) + float(r.get("sys_s", 0)) for r in ok),
         "result": results[0] if results else None,
         "results_agree": len({float(x) for x in results}) <= 1,
     }
@@ -443,21 +445,23 @@ def machine_info() -> dict[str, object]:
 
 # ---------------------------------------------------------------- tables
 
-COLUMNS = ["contender", "median s", "min s", "max s", "peak RSS MiB", "x ref", "mean cos"]
+COLUMNS = ["contender", "median s", "min s", "max s", "cpu s", "peak RSS MiB", "x ref", "mean cos"]
 
 
 def rows_of(rec: dict[str, object]) -> list[list[str]]:
     contenders: list[dict[str, object]] = rec["contenders"]
     ref = rec["reference"]
-    ref_s = next((c["summary"].get("wall_median_s") for c in contenders if c["key"] == ref), None)
+    # The reference is the first contender with the reference key (DuckDB's fastest form comes first).
+    ref_i = next((i for i, c in enumerate(contenders) if c["key"] == ref), None)
+    ref_s = None if ref_i is None else contenders[ref_i]["summary"].get("wall_median_s")
     out = []
-    for c in contenders:
+    for i, c in enumerate(contenders):
         s: dict[str, object] = c["summary"]
         if not s.get("ok_runs"):
-            out.append([str(c["label"]), "failed", "", "", "", "", ""])
+            out.append([str(c["label"]), "failed", "", "", "", "", "", ""])
             continue
         med = float(s["wall_median_s"])
-        ratio = "" if not ref_s else ("1.00 (ref)" if c["key"] == ref else f"{med / float(ref_s):.2f}")
+        ratio = "" if not ref_s else ("1.00 (ref)" if i == ref_i else f"{med / float(ref_s):.2f}")
         res = s.get("result")
         out.append(
             [
@@ -465,6 +469,7 @@ def rows_of(rec: dict[str, object]) -> list[list[str]]:
                 f"{med:.2f}",
                 f"{float(s['wall_min_s']):.2f}",
                 f"{float(s['wall_max_s']):.2f}",
+                "" if s.get("cpu_median_s") is None else f"{float(s['cpu_median_s']):.2f}",
                 f"{float(s['rss_median_mib']):.0f}",
                 ratio,
                 "" if res is None else f"{float(res):.7f}",
