@@ -11,7 +11,7 @@ stays right where the frameworks return 0 or NaN.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,16 +60,20 @@ class RowCosine(NamedTuple):
 
 def _working(x: NDArray[np.generic]) -> NDArray[np.floating]:
     """The array in a precision BLAS handles: float16 and integers are widened."""
+    out: NDArray[Any]
     if x.dtype == np.float32 or x.dtype == np.float64:
-        return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
-    if x.dtype == np.float16:
-        return x.astype(np.float32)
-    return x.astype(np.float64)
+        out = x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
+    elif x.dtype == np.float16:
+        out = x.astype(np.float32)
+    else:
+        out = x.astype(np.float64)
+    return cast(NDArray[np.floating], out)
 
 
 def _row_dot(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.floating]:
     # (n,1,d) @ (n,d,1): one BLAS dot per row, no (n,d) temporary.
-    return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
+    out: NDArray[np.floating] = np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
+    return out
 
 
 def _scaled_rows(x: NDArray[np.floating]) -> tuple[FloatArray, NDArray[np.int64], BoolArray]:
@@ -111,12 +115,12 @@ def _cosine_rescaled_quiet(a: NDArray[np.floating], b: NDArray[np.floating], eps
     den_a = np.maximum(na, np.ldexp(eps, -ea)) if eps else na
     den_b = np.maximum(nb, np.ldexp(eps, -eb)) if eps else nb
     zero = (na == 0) | (nb == 0)
-    cos = _divide(dot, den_a, den_b)
+    cos = _divide(dot.astype(np.float64, copy=False), den_a, den_b)
     cos[bad_a | bad_b] = np.nan
     return RowCosine(cos, zero & ~(bad_a | bad_b), bad_a, bad_b)
 
 
-def cosine_rows(a: NDArray[np.generic], b: NDArray[np.generic], compat: str = "keras") -> RowCosine:
+def cosine_rows(a: NDArray[Any], b: NDArray[Any], compat: str = "keras") -> RowCosine:
     """Cosine similarity of each row pair of two (n, d) arrays.
 
     Parameters

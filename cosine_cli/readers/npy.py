@@ -237,7 +237,7 @@ class NpySource:
             # Never close the map here: NumPy views keep the mmap object alive but not its export,
             # so close() would succeed and a chunk a consumer still holds would point at unmapped
             # memory (a crash, not an error). The map is unmapped when its last view goes.
-            chunk = array = None
+            array = None
             del mapping
 
     def _read_all(self) -> NDArray[np.generic]:
