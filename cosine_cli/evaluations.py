@@ -99,12 +99,20 @@ class Evaluations:
     ) -> None:
         from .losses import LOSS_REGISTRY
 
+        full = pred_rows.shape[1]
+        if full in self.dims:  # the full width is the chunk itself: exactly a plain run's numbers, no second pass
+            self.dims[full].update(chunk)
+        shorter = [d for d in self.dims if d < full]
+        if not shorter:
+            return
         if self.loss == "embedding" and self.compat == "torch":
             from .target_losses import embedding_cos_torch
 
-            per_dim = {d: embedding_cos_torch(pred_rows[:, :d], label_rows[:, :d]) for d in self.dims}
+            per_dim = {d: embedding_cos_torch(pred_rows[:, :d], label_rows[:, :d]) for d in shorter}
         else:
-            per_dim = matryoshka_rows(pred_rows, label_rows, list(self.dims), self.compat)
+            # only the first max(shorter) components are read again
+            top = max(shorter)
+            per_dim = matryoshka_rows(pred_rows[:, :top], label_rows[:, :top], shorter, self.compat)
         columns: dict[str, Any] = {}
         if target is not None:
             columns = {"target": target, "margin": np.asarray(self.margin)}
