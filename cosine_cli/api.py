@@ -44,7 +44,7 @@ def _as_source(
 
 
 def score(
-    pred: PathOrArray | Source,
+    pred: PathOrArray | Source | dict[str, Any],
     label: PathOrArray | Source | None = None,
     *,
     weights: PathOrArray | Source | float | None = None,

@@ -284,3 +284,53 @@ def test_reports_show_the_slices(data: dict[str, Any]) -> None:
     assert 'name="by_dim.4.cos.mean"' in xml
     html = (out / "h.html").read_text()
     assert "Per group" in html and "Per dimension" in html
+
+
+def test_targets_and_groups_follow_a_join_on_id(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    n = 30
+    p = rng.normal(size=(n, 4))
+    lab = p + 0.3 * rng.normal(size=(n, 4))
+    s = rng.uniform(size=n)
+    g = rng.choice(["a", "b"], n)
+    perm = rng.permutation(n)
+    pq.write_table(pa.table({"id": np.arange(n), "pred": list(p), "lang": g}), tmp_path / "P.parquet")
+    pq.write_table(pa.table({"id": perm, "label": list(lab[perm]), "score": s[perm]}), tmp_path / "L.parquet")
+    r = score(
+        str(tmp_path / "P.parquet"),
+        str(tmp_path / "L.parquet"),
+        id_col="id",
+        join_on_id=True,
+        target_col="score",
+        group_col="lang",
+        pred_col="pred",
+        label_col="label",
+    ).to_dict()
+    assert r["correlation"] == pytest.approx(score(p, lab, targets=s).to_dict()["correlation"], abs=1e-12)
+    for k in ("a", "b"):
+        assert_same(r["by_group"][k], score(p[g == k], lab[g == k]).to_dict())
+
+
+def test_candidate_names_and_usage_errors(data: dict[str, Any]) -> None:
+    r = run(path(data, "p"), path(data, "q"), path(data, "l"))
+    assert r.exit_code == 2 and "--label REF" in r.stderr
+    r = run(path(data, "p"), "x=" + path(data, "q"), "x=" + path(data, "l"), "--label", path(data, "l"))
+    assert r.exit_code == 2 and "'x'" in r.stderr
+    r = run(path(data, "p"), path(data, "q"), "--label", path(data, "l"), "--reduction", "none")
+    assert r.exit_code == 2
+    assert list(js(path(data, "p"), path(data, "q"), "--label", path(data, "l"))["by_candidate"]) == ["p", "q"]
+
+
+def test_library_takes_the_same_options(data: dict[str, Any]) -> None:
+    p, lab, y = data["p"], data["l"], data["y"]
+    r = score(p, lab, targets=y, loss="embedding", margin=0.25, reduction="sum", dims="4,8", diff=True)
+    cos = cos64(p, lab)
+    assert r.loss == pytest.approx(np.where(y == 1, 1 - cos, np.maximum(0, cos - 0.25)).sum(), abs=1e-12)
+    d = r.to_dict()
+    assert set(d) >= {"correlation", "by_dim", "diff", "norm_ratio"}
+    c = score({"a": p, "b": data["q"]}, lab).to_dict()
+    assert list(c["by_candidate"]) == ["a", "b"]
+    from cosine_cli.errors import UsageProblem
+
+    with pytest.raises(UsageProblem, match="targets="):
+        score(p, lab, loss="mse")
