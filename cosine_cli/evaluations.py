@@ -30,6 +30,75 @@ __all__ = ["Evaluations"]
 #: ``score_rows(pred_rows, label_rows, chunk)``: a candidate's ScoredChunk on the rows of ``chunk``
 ScoreRows = Callable[[NDArray[np.generic], NDArray[np.generic], ScoredChunk, str], ScoredChunk]
 
+#: rows gathered before a slice accumulator takes them: an Accumulator update costs a few dozen small
+#: NumPy calls whatever its size, and a run with 10 groups and 4 dims would pay that 14 times a chunk
+BATCH_ROWS = 1 << 16
+
+
+def _copy(x: Any) -> Any:
+    # a reader may hand out one reused buffer (weights straight from a .npy): keep what is held back
+    return None if x is None else np.array(x, copy=True)
+
+
+def _concat(chunks: list[ScoredChunk]) -> ScoredChunk:
+    """Consecutive chunks (rows start .. start + n, in order) as one."""
+    if len(chunks) == 1:
+        return chunks[0]
+    first = chunks[0]
+
+    def cat(name: str) -> Any:
+        parts = [getattr(c, name) for c in chunks]
+        return None if parts[0] is None else np.concatenate([np.asarray(x) for x in parts])
+
+    return ScoredChunk(
+        first.start,
+        cat("cos"),
+        cat("loss"),
+        cat("zero"),
+        cat("skipped"),
+        cat("weight"),
+        cat("weight_share"),
+        cat("ids"),
+    )
+
+
+class _Batched:
+    """Holds consecutive chunks (and per-row values) back until BATCH_ROWS rows, then folds them in one update."""
+
+    def __init__(self, fold: Callable[..., None]) -> None:
+        self.fold = fold
+        self.chunks: list[ScoredChunk] = []
+        self.values: list[Any] = []
+        self.rows = 0
+
+    def add(self, chunk: ScoredChunk, values: Any = None) -> None:
+        held = ScoredChunk(
+            chunk.start,
+            chunk.cos,
+            chunk.loss,
+            chunk.zero,
+            chunk.skipped,
+            _copy(chunk.weight),
+            _copy(chunk.weight_share),
+            _copy(chunk.ids),
+        )
+        self.chunks.append(held)
+        if values is not None:
+            self.values.append(np.array(values, copy=True).reshape(-1))
+        self.rows += len(chunk)
+        if self.rows >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.chunks:
+            return
+        chunk = _concat(self.chunks)
+        if self.values:
+            self.fold(chunk, np.concatenate(self.values))
+        else:
+            self.fold(chunk)
+        self.chunks, self.values, self.rows = [], [], 0
+
 
 class Evaluations:
     """Everything beyond the top-level statistics, for one run (see the module docstring)."""
@@ -55,6 +124,15 @@ class Evaluations:
         self.diff = DiffAccumulator() if diff else None
         #: every candidate's Accumulator, the first (PRED) included; empty for one PRED
         self.candidates = {name: Accumulator(worst=WorstK(worst)) for name in candidates}
+        self._dim_batches = {d: _Batched(acc.update) for d, acc in self.dims.items()}
+        self._group_batch = _Batched(self.groups.update) if self.groups is not None else None
+
+    def flush(self) -> None:
+        """Fold every chunk held back (before a merge or the summary)."""
+        for b in self._dim_batches.values():
+            b.flush()
+        if self._group_batch is not None:
+            self._group_batch.flush()
 
     @property
     def active(self) -> bool:
@@ -79,8 +157,8 @@ class Evaluations:
             self.correlations.update(chunk.cos, target, keep)
         if self.dims:
             self._update_dims(chunk, pred_rows, label_rows, target)
-        if self.groups is not None and group is not None:
-            self.groups.update(chunk, np.asarray(group).reshape(-1))
+        if self._group_batch is not None and group is not None:
+            self._group_batch.add(chunk, np.asarray(group).reshape(-1))
         if self.diff is not None:
             self.diff.update(pred_rows, label_rows, keep)
         if self.candidates:
@@ -101,7 +179,7 @@ class Evaluations:
 
         full = pred_rows.shape[1]
         if full in self.dims:  # the full width is the chunk itself: exactly a plain run's numbers, no second pass
-            self.dims[full].update(chunk)
+            self._dim_batches[full].add(chunk)
         shorter = [d for d in self.dims if d < full]
         if not shorter:
             return
@@ -122,10 +200,12 @@ class Evaluations:
                 skipped = r.nonfinite_a | r.nonfinite_b
             loss = LOSS_REGISTRY[self.loss].per_row(r.cos, columns)
             part = ScoredChunk(chunk.start, r.cos, loss, r.zero, skipped, chunk.weight, chunk.weight_share, chunk.ids)
-            self.dims[d].update(part)
+            self._dim_batches[d].add(part)
 
     def merge(self, other: Evaluations) -> Evaluations:
         """Fold ``other`` (built on other rows, later ones) into this one and return it."""
+        self.flush()
+        other.flush()
         if self.correlations is not None and other.correlations is not None:
             self.correlations.merge(other.correlations)
         for d, acc in other.dims.items():
@@ -140,6 +220,7 @@ class Evaluations:
 
     def to_dict(self, reduction: str, *, scalar_weight: float | None = None) -> dict[str, Any]:
         """The summary entries of the evaluations asked for (documented in the README)."""
+        self.flush()
         out: dict[str, Any] = {}
         if self.correlations is not None:
             out["correlation"] = self.correlations.to_dict()

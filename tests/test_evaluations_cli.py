@@ -334,3 +334,17 @@ def test_library_takes_the_same_options(data: dict[str, Any]) -> None:
 
     with pytest.raises(UsageProblem, match="targets="):
         score(p, lab, loss="mse")
+
+
+@pytest.mark.parametrize("chunk", ["1", "7"])
+def test_slices_do_not_depend_on_the_chunking(data: dict[str, Any], chunk: str) -> None:
+    pairs = str(data["dir"] / "pairs.parquet")
+    np.save(data["dir"] / "w.npy", np.linspace(0.5, 2.0, N))
+    args = [pairs, "--pred-col", "pred", "--label-col", "label", "--group-col", "lang", "--dims", "4,16"]
+    args += ["--worst", "3", "--weights", str(data["dir"] / "w.npy"), "--reduction", "mean_with_sample_weight"]
+    a, b = js(*args), js(*args, "--chunk-size", chunk)
+    for key in ("by_group", "by_dim"):
+        for name, entry in a[key].items():
+            assert_same(b[key][name], entry)
+            assert [w["row"] for w in b[key][name]["worst"]] == [w["row"] for w in entry["worst"]]
+            assert b[key][name]["weights"] == pytest.approx(entry["weights"])
