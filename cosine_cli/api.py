@@ -44,7 +44,7 @@ def _as_source(
 
 
 def score(
-    pred: PathOrArray | Source,
+    pred: PathOrArray | Source | dict[str, Any],
     label: PathOrArray | Source | None = None,
     *,
     weights: PathOrArray | Source | float | None = None,
@@ -67,6 +67,10 @@ def score(
     output_dir: str | None = None,
     notify: Callable[[str], None] | None = None,
     threads: int | None = None,
+    targets: PathOrArray | Source | None = None,
+    margin: float = 0.0,
+    dims: Sequence[int] | str | None = None,
+    diff: bool = False,
     **columns: Any,
 ) -> ScoreResult:
     """Score predictions against labels: arrays, paths or Sources.
@@ -98,6 +102,14 @@ def score(
     Inputs that cannot be read by row range (CSV, JSON, standard input) or rows joined by id
     always take the serial path. The numbers do not depend on it.
 
+    Evaluations in the same pass (issue 12; README: Evaluations): ``targets`` (a path or array of
+    one number a vector) or ``target_col`` (a column of PRED or LABEL) gives the summary's
+    ``correlation`` and feeds ``loss="embedding"`` (torch's CosineEmbeddingLoss, with ``margin``)
+    and ``loss="mse"``; ``dims`` (``[64, 128]`` or ``"64,128"``) gives ``by_dim``; ``group_col``
+    gives ``by_group``; ``diff=True`` gives ``diff`` and ``norm_ratio``; ``pred`` as a mapping
+    ``{name: path}`` scores several candidates against the one ``label`` (``by_candidate``; the
+    top-level statistics are the first candidate's).
+
     ``notify`` receives each note about what was inferred (a CSV without a header, the columns
     taken from a wide table) and each warning (an input scored against itself, a Hive-partitioned
     dataset paired by position); they are also listed in ``result.inputs["notes"]``.
@@ -109,6 +121,20 @@ def score(
     cosine_cli.UsageProblem
         Options that do not fit together (the CLI's exit 2).
     """
+    if isinstance(dims, str):
+        from .matryoshka import parse_dims
+
+        dims = parse_dims(dims)
+    elif dims is not None:
+        from .matryoshka import check_dims
+
+        dims = check_dims(dims)
+    candidates: dict[str, Any] = {}
+    if isinstance(pred, dict):
+        candidates = {str(k): v for k, v in pred.items()}
+        if not candidates:
+            raise UsageProblem("no candidates given: pass at least one PRED")
+        pred = next(iter(candidates.values()))
     options = ScoreOptions(
         loss=loss,
         compat=compat,
@@ -117,6 +143,9 @@ def score(
         nan_policy=nan_policy,
         chunk_size=chunk_size,
         worst=worst,
+        margin=float(margin),
+        dims=tuple(dims or ()),
+        diff=diff,
     )
     collect = (reduction == "none") if collect is None else collect
     is_path = isinstance(pred, (str, os.PathLike)) and (label is None or isinstance(label, (str, os.PathLike)))
@@ -130,6 +159,12 @@ def score(
         engine=engine,
         output_dir=output_dir,
         columns=columns,
+        loss=loss,
+        targets=targets,
+        dims=options.dims,
+        diff=diff,
+        candidates=len(candidates),
+        collect=bool(collect) or bool(list(sinks)),
     )
     formats = {"pred_format": pred_format, "label_format": label_format}
     if engine == "dask":
@@ -154,8 +189,11 @@ def score(
         raise UsageProblem(f"threads must be at least 1, not {threads}")
     if engine != "local":
         raise UsageProblem(f"unknown engine {engine!r}; expected local or dask")
-    sources_given = any(hasattr(x, "chunks") and hasattr(x, "name") for x in (pred, label, weights))
-    if not sources_given or columns or label is None:
+    sources_given = any(hasattr(x, "chunks") and hasattr(x, "name") for x in (pred, label, weights, targets))
+    evaluating = targets is not None or options.dims or diff or len(candidates) > 1 or columns.get("group_col")
+    if evaluating:
+        threads = 1  # the evaluations fold in the serial path (engines/parallel.py does not carry them)
+    if not sources_given or columns or label is None or evaluating:
         # Paths, URIs, in-memory tables and arrays: through the input layer, with every option.
         return _score_inputs(
             pred,
@@ -168,6 +206,8 @@ def score(
             storage_options,
             notify,
             threads,
+            targets=targets,
+            candidates=candidates,
         )
     if label is None:
         raise UsageProblem("label=None (one file holding both sides) needs a path for pred")
@@ -203,10 +243,13 @@ def _score_inputs(
     storage_options: dict[str, Any] | None,
     notify: Callable[[str], None] | None,
     threads: int | None = None,
+    *,
+    targets: Any = None,
+    candidates: dict[str, Any] | None = None,
 ) -> ScoreResult:
     """Files, URIs or objects (any format, with column options) through :func:`cosine_cli.inputs.open_inputs`;
     on a thread pool of row ranges (engines/parallel.py) where the inputs allow it."""
-    from .inputs import open_inputs
+    from .inputs import open_candidate, open_inputs
     from .pipeline import Scoring
 
     def fspath(x: Any) -> Any:
@@ -221,10 +264,26 @@ def _score_inputs(
         skip_nulls=options.nan_policy == "skip",
         storage_options=storage_options,
         notify=notify,
+        targets=None if targets is None else fspath(targets),
     )
     try:
         w: Source | float | None = inputs.weights if inputs.weights is not None else scalar
-        scoring = Scoring.of(inputs.pred, inputs.label, options=options, weights=w, ids=inputs.ids)
+        names = list(candidates or {})
+        others = tuple(
+            (name, open_candidate(fspath(path), opts, inputs, storage_options=storage_options, notify=notify))
+            for name, path in list((candidates or {}).items())[1:]
+        )
+        scoring = Scoring.of(
+            inputs.pred,
+            inputs.label,
+            options=options,
+            weights=w,
+            ids=inputs.ids,
+            targets=inputs.targets,
+            groups=inputs.groups,
+            candidates=others,
+            pred_name=names[0] if names else None,
+        )
         result = None
         on_files = all(x is None or isinstance(x, (str, os.PathLike)) for x in (pred, label)) and (
             weights is None or scalar is not None or isinstance(weights, (str, os.PathLike))

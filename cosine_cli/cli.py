@@ -25,7 +25,7 @@ from .output_options import output_options
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # Choices are spelled out here (not imported) so that --help needs no NumPy.
-LOSS_CHOICES = ("negative", "distance", "squared")
+LOSS_CHOICES = ("negative", "distance", "squared", "embedding", "mse")
 COMPAT_CHOICES = ("keras", "keras3", "torch", "exact")
 REDUCTION_CHOICES = (
     "sum_over_batch_size",
@@ -133,15 +133,41 @@ def compare(a_path: str, b_path: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("pred", metavar="PRED")
-@click.argument("label", metavar="[LABEL]", required=False)
+@click.argument("paths", metavar="PRED [LABEL]", nargs=-1, required=True)
+@click.option(
+    "--label",
+    "label_ref",
+    metavar="REF",
+    help="The reference for several candidates: cosloss score CAND... --label REF (a candidate is PATH or "
+    "NAME=PATH; the name defaults to the file's stem). The summary's by_candidate.",
+)
 @click.option(
     "--loss",
     "loss_kind",
     type=click.Choice(LOSS_CHOICES),
     default="negative",
     show_default=True,
-    help="negative: -cos (Keras CosineSimilarity); distance: 1 - cos; squared: (1 - cos)^2.",
+    help="negative: -cos (Keras CosineSimilarity); distance: 1 - cos; squared: (1 - cos)^2; embedding: "
+    "torch CosineEmbeddingLoss (targets +1/-1, --margin); mse: (cos - target)^2 (CosineSimilarityLoss).",
+)
+@click.option(
+    "--margin",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="--loss embedding: loss max(0, cos - margin) for a target of -1.",
+)
+@click.option("--targets", "targets_path", metavar="FILE", help="One target a vector (any input format).")
+@click.option(
+    "--dims",
+    "dims_text",
+    metavar="D1,D2,...",
+    help="Matryoshka: also score the first D1, D2, ... components of every vector, in the same pass (by_dim).",
+)
+@click.option(
+    "--diff",
+    is_flag=True,
+    help="Parity statistics: max |p - l|, ||p - l|| / ||l|| and ||p|| / ||l|| (diff, norm_ratio).",
 )
 @click.option(
     "--compat",
@@ -191,9 +217,13 @@ def compare(a_path: str, b_path: str, as_json: bool) -> None:
 @output_options
 @engine_options
 def score(
-    pred: str,
-    label: str | None,
+    paths: tuple[str, ...],
+    label_ref: str | None,
     loss_kind: str,
+    margin: float,
+    targets_path: str | None,
+    dims_text: str | None,
+    diff: bool,
     compat: str,
     reduction: str,
     axis: int,
@@ -204,7 +234,7 @@ def score(
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Score PRED against LABEL, paired row by row.
+    """Score PRED against LABEL, paired row by row (or CAND... against --label REF).
 
     PRED and LABEL are .npy / .npz arrays of the same shape ((rows, dim), or
     any N-D shape with the vectors along --axis), or tables: Parquet (a file,
@@ -226,8 +256,17 @@ def score(
       cosloss score new.parquet ref.parquet --id-col doc_id --join-on-id --weight-col w
       duckdb -c "COPY (...) TO '/dev/stdout' (FORMAT parquet)" | cosloss score - ref.npy
       cosloss score s3://bucket/preds/ s3://bucket/labels/ --engine dask --scheduler tcp://sched:8786
+      cosloss score a.npy b.npy --targets y.npy --loss embedding --margin 0.25
+      cosloss score fp16.npy int8=q.npy --label ref.npy --gate 'cos.min >= 0.9998'
     """
     columns = input_kwargs(options)  # takes the input options out; the rest are output options
+    pred, label, candidates = _candidates(paths, label_ref)
+    dims = None
+    if dims_text is not None:
+        from .matryoshka import parse_dims
+
+        with handled_errors():
+            dims = parse_dims(dims_text)
     from .api import score as run_score
     from .output_options import OutputPlan
     from .rules import check_score_options
@@ -239,7 +278,23 @@ def score(
     if reduction == "none":
         sinks.append(_line_writer(stdout))
     with handled_errors():
-        check_score_options(pred, label, weights=weights_path, weight=weight_value, columns=columns)
+        check_score_options(
+            pred,
+            label,
+            weights=weights_path,
+            weight=weight_value,
+            columns=columns,
+            loss=loss_kind,
+            targets=targets_path,
+            dims=dims or (),
+            diff=diff,
+            candidates=len(candidates),
+        )
+        if len(candidates) > 1 and (reduction == "none" or options.get("output") is not None):
+            raise click.UsageError(
+                "several candidates give one summary each (by_candidate); per-vector output "
+                "(--reduction none, --output) takes one PRED"
+            )
         # Every result option is checked here, before any data is read.
         where = engine_kwargs(
             options.pop("engine"),
@@ -258,7 +313,8 @@ def score(
             _route_output_to_dask(options, where, [pred, label, weights_path])
         plan = OutputPlan.from_options(
             options,
-            inputs=[pred, label, weights_path],
+            inputs=[*(candidates.values() if candidates else [pred]), label, weights_path, targets_path],
+            candidates=list(candidates),
             reduction=reduction,
             loss_kind=loss_kind,
             weighted=weights_path is not None or weight_value is not None or "weight_col" in columns,
@@ -268,8 +324,12 @@ def score(
         )
         with plan.running(sys.stdout.buffer, stderr) as output_sinks:
             result = run_score(
-                pred,
+                candidates if len(candidates) > 1 else pred,
                 label,
+                targets=targets_path,
+                margin=margin,
+                dims=dims,
+                diff=diff,
                 weights=weights_path if weights_path is not None else weight_value,
                 loss=loss_kind,
                 compat=compat,
@@ -326,6 +386,33 @@ def inspect(path: str, fmt: str | None, delimiter: str | None, header: bool | No
         )
         _print_notes(notes, sys.stderr)
         write_description(info, sys.stdout, as_json=as_json)
+
+
+def _candidates(paths: tuple[str, ...], label_ref: str | None) -> tuple[str, str | None, dict[str, str]]:
+    """PRED and LABEL, and the named candidates when ``--label REF`` is given (``PATH`` or ``NAME=PATH``)."""
+    if label_ref is None:
+        if len(paths) > 2:
+            raise click.UsageError(
+                f"{len(paths)} paths given: score PRED [LABEL], or several candidates with CAND... --label REF"
+            )
+        return paths[0], (paths[1] if len(paths) > 1 else None), {}
+    named: dict[str, str] = {}
+    for text in paths:
+        name, sep, path = text.partition("=")
+        if not sep or not name or os.path.exists(text):
+            name, path = _stem(text), text
+        if name in named:
+            raise click.UsageError(f"two candidates are named {name!r}: name them with NAME=PATH")
+        named[name] = path
+    first = next(iter(named.values()))
+    return first, label_ref, named
+
+
+def _stem(path: str) -> str:
+    base = os.path.basename(path.rstrip("/")) or path
+    for ending in (".gz", ".bz2", ".zst"):
+        base = base.removesuffix(ending)
+    return os.path.splitext(base)[0] or base
 
 
 def _route_output_to_dask(options: dict[str, Any], where: dict[str, Any], inputs: list[str | None]) -> None:

@@ -32,13 +32,46 @@ METRICS: Final[tuple[str, ...]] = (
     "weights.sum",
     "weights.nonzero",
 )
+#: the slices of a summary (issue 12): ``by_dim.256.cos.p01``, ``by_group.de.loss``; ``*`` for every slice
+SLICE_KEYS: Final[tuple[str, ...]] = ("by_dim", "by_group", "by_candidate")
+#: the evaluations' numbers beside the slices
+EVALUATION_METRICS: Final[tuple[str, ...]] = (
+    "correlation.pearson",
+    "correlation.spearman",
+    "diff.max_abs",
+    "diff.rel_l2.mean",
+    "diff.rel_l2.max",
+    "diff.zero_label",
+    "norm_ratio.mean",
+    "norm_ratio.min",
+    "norm_ratio.max",
+)
+
+
+def known_metric(name: str) -> bool:
+    """Whether ``name`` is a number a summary may hold: a top-level metric, an evaluation's, or a
+    slice's (``by_dim.<dim>.<metric>``, ``<dim>`` a name or ``*``)."""
+    if name in METRICS or name in EVALUATION_METRICS:
+        return True
+    head, _, rest = name.partition(".")
+    key, _, metric = rest.partition(".")
+    return head in SLICE_KEYS and bool(key) and metric in METRICS
+
+
+def for_candidates(gate: Gate, names: list[str]) -> list[Gate]:
+    """A gate without a slice prefix, checked on every candidate (``cos.min`` -> ``by_candidate.X.cos.min``)."""
+    if gate.name.split(".", 1)[0] in SLICE_KEYS or gate.name in EVALUATION_METRICS or gate.name == "loss - baseline":
+        return [gate]
+    return [Gate(f"by_candidate.{n}.{gate.name}", gate.op, gate.threshold, f"{n}: {gate.text}") for n in names]
+
+
 _OPS: Final[dict[str, Callable[[float, float], bool]]] = {
     "<=": operator.le,
     ">=": operator.ge,
     "<": operator.lt,
     ">": operator.gt,
 }
-_GATE_RE: Final = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S+)\s*$")
+_GATE_RE: Final = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.*-]*?)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -53,6 +86,23 @@ class Gate:
         # NaN or a missing value (null) fails: a gate never passes on nothing
         passed = value is not None and not math.isnan(value) and _OPS[self.op](value, self.threshold)
         return GateResult(self.text, self.name, self.op, self.threshold, value, passed)
+
+    def check_all(self, summary: Mapping[str, Any]) -> list[GateResult]:
+        """One result, or one per slice for a wildcard (``by_group.*.cos.min``: every group; none
+        present is one failing result, never a silent pass)."""
+        head, _, rest = self.name.partition(".")
+        key, _, metric = rest.partition(".")
+        if head not in SLICE_KEYS or key != "*":
+            return [self.check(summary)]
+        slices = summary.get(head)
+        if not isinstance(slices, Mapping) or not slices:
+            return [GateResult(self.text, self.name, self.op, self.threshold, None, False, detail=f"no {head}")]
+        out = []
+        for name in slices:
+            concrete = f"{head}.{name}.{metric}"
+            r = Gate(concrete, self.op, self.threshold, self.text).check(summary)
+            out.append(GateResult(f"{self.text} [{name}]", concrete, r.op, r.threshold, r.value, r.passed))
+        return out
 
 
 @dataclass(frozen=True)
@@ -99,8 +149,11 @@ def parse_gate(text: str) -> Gate:
             f"--gate {text!r}: expected NAME OP NUMBER, such as 'cos.p01 >= 0.999' (OP is one of <, <=, >, >=)"
         )
     name, op, number = m.groups()
-    if name not in METRICS:
-        raise UsageProblem(f"--gate {text!r}: unknown statistic {name!r}; known: {', '.join(METRICS)}")
+    if not known_metric(name):
+        raise UsageProblem(
+            f"--gate {text!r}: unknown statistic {name!r}; known: {', '.join(METRICS)}, "
+            f"{', '.join(EVALUATION_METRICS)}, and {', '.join(SLICE_KEYS)}.<slice or *>.<one of the first>"
+        )
     try:
         threshold = float(number)
     except ValueError:

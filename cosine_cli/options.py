@@ -75,6 +75,17 @@ _OPTIONS = [
         "--weight-col", metavar="COL", help="Sample weights from column COL of PRED, LABEL or the --weights file."
     ),
     click.option(
+        "--target-col",
+        metavar="COL",
+        help="A target a vector from column COL of PRED, LABEL or the --targets file (--loss embedding / mse; "
+        "the summary's correlation).",
+    ),
+    click.option(
+        "--group-col",
+        metavar="COL",
+        help="Statistics per value of column COL of PRED or LABEL (a language, a task): the summary's by_group.",
+    ),
+    click.option(
         "--pred-encoding",
         type=click.Choice(ENCODING_CHOICES),
         help="PRED holds quantised codes (sentence-transformers quantize_embeddings): int8 / uint8 (with "
@@ -124,6 +135,8 @@ def input_kwargs(params: dict[str, Any]) -> dict[str, Any]:
             "label_encoding",
             "ranges",
             "dim",
+            "target_col",
+            "group_col",
         )
     }
     out["delimiter"] = delimiter

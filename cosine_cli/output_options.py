@@ -155,6 +155,7 @@ class OutputPlan:
         reduction: str,
         loss_kind: str,
         weighted: bool,
+        candidates: Sequence[str] = (),
         as_json: bool = False,
         stdout: Any = None,
         stderr: TextIO | None = None,
@@ -165,6 +166,10 @@ class OutputPlan:
             x = opts["fail_above"]
             gates.append(Gate("loss", "<=", x, f"loss <= {x!r}"))
         check_gates_apply(gates, reduction=reduction, weighted=weighted)
+        if len(candidates) > 1:  # a gate without a slice prefix holds for every candidate
+            from .gates import for_candidates
+
+            gates = [g2 for g in gates for g2 in for_candidates(g, list(candidates))]
         output = opts.get("output")
         output_target = None
         if output is not None:
@@ -320,7 +325,7 @@ class OutputPlan:
         if self.writer is not None:
             self.writer.finish()
         data = result.to_dict()
-        results: list[GateResult] = [g.check(data) for g in self.gates]
+        results: list[GateResult] = [r for g in self.gates for r in g.check_all(data)]
         baseline_info = None
         if self.baseline is not None:
             check, baseline_info = self.baseline.check(data)

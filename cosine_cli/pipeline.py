@@ -40,6 +40,9 @@ class ScoreOptions:
     nan_policy: str = "error"
     chunk_size: int | None = None  #: vectors' rows per chunk; None sizes chunks by bytes
     worst: int = 0  #: keep the K vectors with the highest loss (the summary's "worst")
+    margin: float = 0.0  #: --loss embedding: the margin of a dissimilar pair (target -1)
+    dims: tuple[int, ...] = ()  #: Matryoshka truncation dims (the summary's "by_dim")
+    diff: bool = False  #: parity statistics (the summary's "diff" and "norm_ratio")
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -54,6 +57,8 @@ class ScoreOptions:
             raise UsageProblem(f"worst must be 0 or more, not {self.worst}")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise UsageProblem(f"chunk_size must be at least 1, not {self.chunk_size}")
+        if not math.isfinite(self.margin):
+            raise UsageProblem(f"{{margin}} must be a finite number, not {self.margin!r}")
 
 
 @dataclass
@@ -318,9 +323,16 @@ class Scoring:
         options: ScoreOptions,
         ids: tuple[Source | None, Source | None],
         first: int,
+        *,
+        targets: Source | None = None,
+        groups: Any = None,
+        candidates: tuple[tuple[str, Source], ...] = (),
+        pred_name: str | None = None,
     ) -> None:
         self.pred, self.label, self.layout, self.scalar, self.plan = pred, label, layout, scalar, plan
         self.weights, self.options, self.ids, self.first = weights, options, ids, first
+        #: per-row target and group columns (issue 12), and the candidates beyond PRED (named)
+        self.targets, self.groups, self.candidates, self.pred_name = targets, groups, candidates, pred_name
         known = [d for d in layout.loss_shape if d is not None]
         self.total = int(np.prod(known, dtype=np.int64)) if len(known) == len(layout.loss_shape) else None
 
@@ -334,8 +346,15 @@ class Scoring:
         weights: Source | float | None = None,
         ids: tuple[Source | None, Source | None] = (None, None),
         first: int = 0,
+        targets: Source | None = None,
+        groups: Any = None,
+        candidates: tuple[tuple[str, Source], ...] = (),
+        pred_name: str | None = None,
     ) -> Scoring:
         layout = _check_pair(pred, label, options.axis)
+        for _, cand in candidates:
+            _check_pair(cand, label, options.axis)
+        _check_per_row(layout, pred.name, targets=targets, groups=groups, options=options)
         scalar: float | None = None
         plan: WeightPlan | None = None
         if isinstance(weights, (int, float)):
@@ -348,7 +367,21 @@ class Scoring:
                 scalar = float(np.asarray(next(iter(weights.chunks(1)))).reshape(()))
                 if not np.isfinite(scalar) or scalar < 0:
                     raise InputError(f"weight {scalar} must be finite and >= 0", source=weights.name)
-        return cls(pred, label, layout, scalar, plan, weights, options, ids, first)
+        return cls(
+            pred,
+            label,
+            layout,
+            scalar,
+            plan,
+            weights,
+            options,
+            ids,
+            first,
+            targets=targets,
+            groups=groups,
+            candidates=candidates,
+            pred_name=pred_name,
+        )
 
     def chunk_rows(self) -> int:
         """Rows (along the chunk axis) per chunk: the option, else a chunk budget of bytes."""
@@ -358,7 +391,9 @@ class Scoring:
         row_bytes = layout.dim * layout.per_row * np.dtype(self.pred.dtype).itemsize
         return self.options.chunk_size or rows_for_bytes(row_bytes)
 
-    def chunks(self) -> Iterator[ScoredChunk]:
+    def chunks(self, evals: Any = None) -> Iterator[ScoredChunk]:
+        """The scored chunks in order; ``evals`` (an :class:`~cosine_cli.evaluations.Evaluations`)
+        is fed each chunk's rows as it goes (the summary's correlation, by_dim, by_group, ...)."""
         pred, label, layout, options = self.pred, self.label, self.layout, self.options
         scalar, plan, weights = self.scalar, self.plan, self.weights
         rows = self.chunk_rows()
@@ -371,24 +406,31 @@ class Scoring:
             streams.append((weights.chunks(rows, 0), 0))  # type: ignore[union-attr]
             names.append(weights.name)  # type: ignore[union-attr]
         id_at = add_id_streams(streams, names, self.ids, layout, rows)
+        target_at = group_at = None
+        if self.targets is not None:
+            target_at = len(streams)
+            streams.append((self.targets.chunks(rows, 0), 0))
+            names.append(self.targets.name)
+        if self.groups is not None:
+            group_at = len(streams)
+            streams.append((self.groups.chunks(rows, 0), 0))
+            names.append(self.groups.name)
+        cand_at = []
+        for _, cand in self.candidates:  # every candidate aligned with the one reference: LABEL is read once
+            cand_at.append(len(streams))
+            streams.append((cand.chunks(rows, layout.chunk_axis), layout.chunk_axis))
+            names.append(cand.name)
+        loss_def = LOSS_REGISTRY[options.loss]
+        if "target" in loss_def.needs and self.targets is None:
+            raise UsageProblem(
+                f"{{loss}} {options.loss} needs a target a vector: give {{targets}} FILE or {{target_col}} COL"
+            )
         offset = self.first
         for parts in aligned(streams, names, rows):
-            r = cosine_rows(layout.rows(parts[0]), layout.rows(parts[1]), options.compat)
+            p_rows, l_rows = layout.rows(parts[0]), layout.rows(parts[1])
+            r = self._cosine(p_rows, l_rows)
             n = r.cos.shape[0]
-            skipped = np.zeros(n, dtype=bool)
-            nonfinite = r.nonfinite_a | r.nonfinite_b
-            if nonfinite.any():
-                if options.nan_policy == "error":
-                    i = int(np.flatnonzero(nonfinite)[0])
-                    src = pred.name if r.nonfinite_a[i] else label.name
-                    raise InputError(
-                        "NaN or inf in the vector (use --nan-policy skip to leave such vectors out, "
-                        "or propagate to let NaN through as Keras does)",
-                        source=src,
-                        row=_vector_label(offset + i, layout),
-                    )
-                if options.nan_policy == "skip":
-                    skipped = nonfinite
+            skipped = self._skipped(r, offset, pred.name)
             weight = share = None
             if scalar is not None:
                 weight = np.full(n, scalar)
@@ -400,12 +442,92 @@ class Scoring:
                     share = weight / layout.per_row
                 else:
                     weight = w.reshape(-1)
-            loss = LOSS_REGISTRY[options.loss].per_row(r.cos, {})
+            columns: dict[str, Any] = {}
+            target = None
+            if target_at is not None:
+                check = loss_def.check or LOSS_REGISTRY["mse"].check
+                assert check is not None and self.targets is not None
+                target = check(np.asarray(parts[target_at]), n, offset, self.targets.name)
+                columns = {"target": target, "margin": np.asarray(options.margin)}
+            loss = loss_def.per_row(r.cos, columns)
             chunk = ScoredChunk(offset, r.cos, loss, r.zero, skipped, weight, share)
             if id_at:
                 chunk.ids = chunk_ids(parts, id_at, names, offset)
+            if evals is not None:
+                evals.update(
+                    chunk,
+                    p_rows,
+                    l_rows,
+                    target=target,
+                    group=None if group_at is None else parts[group_at],
+                    others=[
+                        (name, layout.rows(parts[i])) for (name, _), i in zip(self.candidates, cand_at, strict=True)
+                    ],
+                    score_rows=lambda p, lab, c, name, cols=columns: self._candidate_chunk(p, lab, c, name, cols),
+                )
             yield chunk
             offset += n
+
+    def _cosine(self, p_rows: NDArray[np.generic], l_rows: NDArray[np.generic]) -> Any:
+        if self.options.loss == "embedding" and self.options.compat == "torch":
+            from .target_losses import embedding_cos_torch
+
+            return embedding_cos_torch(p_rows, l_rows)  # CosineEmbeddingLoss's own epsilon, exactly
+        return cosine_rows(p_rows, l_rows, self.options.compat)
+
+    def _skipped(self, r: Any, offset: int, pred_name: str) -> NDArray[np.bool_]:
+        """The NaN policy on one chunk's cosines: an error naming the row, or the rows to skip."""
+        n = r.cos.shape[0]
+        nonfinite = r.nonfinite_a | r.nonfinite_b
+        if nonfinite.any():
+            if self.options.nan_policy == "error":
+                i = int(np.flatnonzero(nonfinite)[0])
+                src = pred_name if r.nonfinite_a[i] else self.label.name
+                raise InputError(
+                    "NaN or inf in the vector (use --nan-policy skip to leave such vectors out, "
+                    "or propagate to let NaN through as Keras does)",
+                    source=src,
+                    row=_vector_label(offset + i, self.layout),
+                )
+            if self.options.nan_policy == "skip":
+                return np.asarray(nonfinite)
+        return np.zeros(n, dtype=bool)
+
+    def _candidate_chunk(
+        self,
+        p_rows: NDArray[np.generic],
+        l_rows: NDArray[np.generic],
+        like: ScoredChunk,
+        name: str,
+        columns: dict[str, Any],
+    ) -> ScoredChunk:
+        """Another candidate scored on the rows of ``like`` (same reference rows, weights, targets)."""
+        r = self._cosine(p_rows, l_rows)
+        source = next(src.name for n_, src in self.candidates if n_ == name)
+        skipped = self._skipped(r, like.start, source)
+        loss = LOSS_REGISTRY[self.options.loss].per_row(r.cos, columns)
+        return ScoredChunk(like.start, r.cos, loss, r.zero, skipped, like.weight, like.weight_share, like.ids)
+
+    def evaluations(self) -> Any:
+        """The :class:`~cosine_cli.evaluations.Evaluations` this run asks for, or None."""
+        from .evaluations import Evaluations
+
+        o = self.options
+        evals = Evaluations(
+            loss=o.loss,
+            compat=o.compat,
+            margin=o.margin,
+            nan_policy=o.nan_policy,
+            worst=o.worst,
+            targets=self.targets is not None,
+            dims=o.dims,
+            groups=(self.groups.name, getattr(self.groups, "column", None)) if self.groups is not None else None,
+            diff=o.diff,
+            candidates=(
+                [self.pred_name or self.pred.name, *(n for n, _ in self.candidates)] if self.candidates else []
+            ),
+        )
+        return evals if evals.active else None
 
     def score(self, *, sinks: Iterable[Sink] = (), collect: bool = False) -> ScoreResult:
         """Fold every chunk, in order, into one Accumulator and the sinks (see score_sources)."""
@@ -417,7 +539,8 @@ class Scoring:
             getattr(sink, "begin", lambda total: None)(self.total)
         kept: list[NDArray[np.float64]] = []
         offset = 0
-        for chunk in self.chunks():
+        evals = self.evaluations()
+        for chunk in self.chunks(evals):
             acc.update(chunk)
             for sink in sinks:
                 sink(chunk)
@@ -432,6 +555,13 @@ class Scoring:
         losses = None
         if collect:
             losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
+        if self.targets is not None:
+            inputs["targets"] = source_info(self.targets, vectors=False)
+        if self.candidates:
+            inputs["candidates"] = {
+                self.pred_name or pred.name: source_info(pred),
+                **{name: source_info(src) for name, src in self.candidates},
+            }
         return ScoreResult(
             loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
             options=options,
@@ -439,7 +569,29 @@ class Scoring:
             inputs=inputs,
             loss_shape=loss_shape,
             losses=losses,
+            extra={} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar),
         )
+
+
+def _check_per_row(
+    layout: Layout, pred_name: str, *, targets: Source | None, groups: Any, options: ScoreOptions
+) -> None:
+    """Targets and groups are one value a vector, for vectors one a row; dims fit the vectors."""
+    if options.dims:
+        from .matryoshka import check_dims
+
+        check_dims(options.dims, layout.dim)
+    for src, what in ((targets, "targets"), (groups, "group values")):
+        if src is None:
+            continue
+        if len(layout.loss_shape) != 1 or layout.chunk_axis != 0:
+            raise UsageProblem(f"{what} need one vector a row (a 2-D input with the vectors along the last axis)")
+        shape = tuple(src.shape)
+        if len(shape) > 1 and not all(d == 1 for d in shape[1:]):
+            raise InputError(f"has shape {_describe_shape(shape)}; expected one value a vector", source=src.name)
+        n_src, n_vec = shape[0] if shape else None, layout.loss_shape[0]
+        if n_src is not None and n_vec is not None and n_src != n_vec:
+            raise InputError(f"has {n_src} {what} but {pred_name} has {n_vec} vectors", source=src.name)
 
 
 def inputs_info(pred: Source, label: Source, weights: Source | float | None, scoring: Scoring) -> dict[str, Any]:

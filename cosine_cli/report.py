@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from .pipeline import ScoreResult
 from .summary import Summary
@@ -99,6 +99,17 @@ def summary_rows(summary: Summary | ScoreResult) -> list[tuple[str, str]]:
     if d["weights"] is not None:
         rows.append(("weights.sum", format_float(d["weights"]["sum"])))
         rows.append(("weights.nonzero", str(d["weights"]["nonzero"])))
+    corr = d.get("correlation")
+    if corr:
+        rows += [(f"correlation.{k}", format_float(corr.get(k))) for k in ("pearson", "spearman")]
+    if d.get("diff"):
+        diff, ratio = d["diff"], d.get("norm_ratio") or {}
+        rows += [
+            ("diff.max_abs", format_float(diff.get("max_abs"))),
+            ("diff.rel_l2.mean", format_float((diff.get("rel_l2") or {}).get("mean"))),
+            ("diff.rel_l2.max", format_float((diff.get("rel_l2") or {}).get("max"))),
+            *((f"norm_ratio.{k}", format_float(ratio.get(k))) for k in ("mean", "min", "max")),
+        ]
     base = d.get("baseline")
     if base:
         rows += [
@@ -127,6 +138,34 @@ def _input_rows(inputs: Any) -> list[tuple[str, str]]:
             (side, f"{info.get('path')} ({info.get('format')}{used}, dim {info.get('dim')}, {info.get('dtype')})")
         )
     return rows
+
+
+SLICES: Final = (("by_dim", "dim"), ("by_group", "group"), ("by_candidate", "candidate"))
+SLICE_COLUMNS: Final = ("rows", "loss", "cos.mean", "cos.min", "cos.p01", "cos.p50", "cos.max")
+
+
+def _dotted(entry: Any, name: str) -> Any:
+    for part in name.split("."):
+        entry = entry.get(part) if isinstance(entry, Mapping) else None
+    return entry
+
+
+def slice_tables(d: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per dim / group / candidate: (noun, header, rows of cells) for each slice key the summary holds."""
+    out = []
+    for key, noun in SLICES:
+        slices = d.get(key)
+        if not isinstance(slices, Mapping) or not slices:
+            continue
+        rows = []
+        for name, entry in slices.items():
+            cells = [str(name)]
+            for c in SLICE_COLUMNS:
+                v = _dotted(entry, c)
+                cells.append(str(v) if isinstance(v, int) and not isinstance(v, bool) else format_float(v))
+            rows.append(cells)
+        out.append((noun, [noun, *SLICE_COLUMNS], rows))
+    return out
 
 
 def make_console(file: TextIO, *, width: int | None = None) -> Any:
@@ -169,6 +208,13 @@ def write_summary(summary: Summary | ScoreResult, file: TextIO) -> None:
                 style = "green" if verdict == "pass" else "bold red"
                 g.add_row(expr, value, threshold, f"[{style}]{verdict}[/]")
             console.print(g)
+        for noun, header, cells in slice_tables(d):
+            t = Table(title=f"per {noun}", title_justify="left")
+            for col in header:
+                t.add_column(col, justify="left" if col == noun else "right")
+            for row in cells:
+                t.add_row(*row)
+            console.print(t)
         return
     width = max(len(k) for k, _ in rows)
     text = "".join(f"{k:<{width}}  {v}\n" for k, v in rows)
@@ -181,6 +227,14 @@ def write_summary(summary: Summary | ScoreResult, file: TextIO) -> None:
         text += "\ngates\n" + "".join(
             f"  {verdict:<4}  {expr}: value {value}, required {threshold}\n"
             for expr, value, threshold, verdict in gates
+        )
+    for noun, header, cells in slice_tables(d):
+        widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+        text += f"\nper {noun}\n" + "".join(
+            "  "
+            + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            + "\n"
+            for r in [header, *cells]
         )
     file.write(text)
 

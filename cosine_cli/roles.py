@@ -34,6 +34,8 @@ ROLES: dict[str, Role] = {
         Role("label", "vector", "label_col", None, "the labels (the reference)"),
         Role("weight", "scalar", "weight_col", "weights", "a sample weight a vector"),
         Role("id", "id", "id_col", None, "an id a row, checked (or joined on) across inputs"),
+        Role("target", "scalar", "target_col", "targets", "a target a vector (--loss embedding / mse, correlations)"),
+        Role("group", "id", "group_col", None, "a group a vector (by_group: a language, a task, a class)"),
     )
 }
 
@@ -60,6 +62,13 @@ OPTION_FLAGS: dict[str, str] = {
     "label_encoding": "--label-encoding",
     "ranges": "--ranges",
     "dim": "--dim",
+    "targets": "--targets",
+    "target_col": "--target-col",
+    "group_col": "--group-col",
+    "margin": "--margin",
+    "dims": "--dims",
+    "diff": "--diff",
+    "candidates": "CAND...",
 }
 
 

@@ -24,16 +24,35 @@ def check_score_options(
     engine: str = "local",
     output_dir: str | None = None,
     columns: dict[str, Any] | None = None,
+    loss: str = "negative",
+    targets: Any = None,
+    dims: tuple[int, ...] = (),
+    diff: bool = False,
+    candidates: int = 0,
+    collect: bool = False,
 ) -> None:
     """Raise UsageProblem for options that cannot work together."""
     cols = columns or {}
+    has_targets = targets is not None or bool(cols.get("target_col"))
+    if loss in ("embedding", "mse") and not has_targets:
+        raise UsageProblem(f"{{loss}} {loss} needs a target a vector: give {{targets}} FILE or {{target_col}} COL")
+    if targets is not None and cols.get("target_col") and not isinstance(targets, str):
+        raise UsageProblem("{target_col} names a column of a table; targets= given as an array needs no column")
+    if candidates > 1 and label is None:
+        raise UsageProblem("several candidates are scored against one reference: give LABEL")
+    evaluating = has_targets or dims or diff or candidates > 1 or bool(cols.get("group_col"))
+    if evaluating and engine == "dask":
+        raise UsageProblem(
+            "{targets}, {target_col}, {group_col}, {dims}, {diff} and several candidates are not available "
+            "with {engine} dask yet; use the local engine"
+        )
     if weights is not None and weight is not None:
         raise UsageProblem("use either {weights} FILE or {weight} VALUE, not both")
     if label is None and not (cols.get("pred_col") and cols.get("label_col")):
         raise UsageProblem("give LABEL, or {pred_col} and {label_col} to read both from PRED")
-    named = [x for x in (pred, label, weights) if isinstance(x, str)]
+    named = [x for x in (pred, label, weights, targets) if isinstance(x, str)]
     if named.count("-") > 1:
-        raise UsageProblem("only one of PRED, LABEL and {weights} can be read from standard input (-)")
+        raise UsageProblem("only one of PRED, LABEL, {weights} and {targets} can be read from standard input (-)")
     if cols.get("join_on_id") and not cols.get("id_col"):
         raise UsageProblem("{join_on_id} pairs rows by the {id_col} column: give {id_col} COL")
     if engine == "dask":

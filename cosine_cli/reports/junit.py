@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-from ..gates import METRICS, lookup
+from ..gates import EVALUATION_METRICS, METRICS, SLICE_KEYS, lookup
 
 __all__ = ["render_junit", "write_junit"]
 
@@ -47,11 +47,24 @@ def render_junit(d: Mapping[str, Any]) -> bytes:
         value = lookup(d, name)
         if value is not None:
             ET.SubElement(props, "property", name=name, value=repr(value))
+    for key in SLICE_KEYS:  # the per-dim / group / candidate statistics, as properties
+        for slice_name, entry in (d.get(key) or {}).items():
+            for name in METRICS:
+                value = lookup(entry, name)
+                if value is not None:
+                    ET.SubElement(props, "property", name=f"{key}.{slice_name}.{name}", value=repr(value))
+    for name in EVALUATION_METRICS:
+        value = lookup(d, name)
+        if value is not None:
+            ET.SubElement(props, "property", name=name, value=repr(value))
     if not gates:
         case = ET.SubElement(suite, "testcase", classname="cosloss", name="score")
         ET.SubElement(case, "system-out").text = f"scored {d['rows']} vectors; no gates given"
     for g in gates:
-        case = ET.SubElement(suite, "testcase", classname="cosloss.gates", name=g["expr"])
+        # one case per gate and slice: by_group.*.cos.min gives a case per group (classname names the slice)
+        head, _, rest = str(g["name"]).partition(".")
+        classname = f"cosloss.{head}.{rest.partition('.')[0]}" if head in SLICE_KEYS else "cosloss.gates"
+        case = ET.SubElement(suite, "testcase", classname=classname, name=g["expr"])
         shown = "null" if g["value"] is None else repr(g["value"])
         text = f"{g['name']} = {shown}, required {g['op']} {g['threshold']!r}"
         if g.get("detail"):
