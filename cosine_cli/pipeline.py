@@ -76,8 +76,11 @@ class ScoreResult:
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary (schema_version 1; documented in the README)."""
         from . import __version__
+        from .slice_stats import stats_dict
 
-        s = self.stats
+        # the statistics are built as every slice's are (by_dim, by_group, by_candidate): one place
+        stats = stats_dict(self.stats, self.options.reduction)
+        stats.pop("loss")  # the run's own reduced loss (a scalar weight is known here)
         return {
             "schema_version": 1,
             "cosloss_version": __version__,
@@ -86,20 +89,7 @@ class ScoreResult:
             "reduction": self.options.reduction,
             "compat": self.options.compat,
             "axis": self.options.axis,
-            "rows": s.rows,
-            "skipped": s.skipped,
-            "zero_vectors": s.zero_vectors,
-            "nonfinite": s.nonfinite,
-            "cos": {
-                "mean": _finite_or_none(s.cos_mean),
-                "std": _finite_or_none(s.cos_std),
-                "min": _finite_or_none(s.cos_min if s.rows else None),
-                "max": _finite_or_none(s.cos_max if s.rows else None),
-                **s.cos_quantiles(),
-            },
-            "histogram": s.sketch.histogram() if s.rows and not s.nonfinite else {"edges": [], "counts": []},
-            "worst": s.worst.to_list(),
-            "weights": ({"sum": s.sum_weight_share.value, "nonzero": s.nonzero_weights} if s.weighted else None),
+            **stats,
             "inputs": self.inputs,
             **self.extra,
         }
