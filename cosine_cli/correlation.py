@@ -283,5 +283,27 @@ class Correlations:
         return self
 
     def to_dict(self) -> dict[str, float | None]:
-        """``{"pearson": r, "spearman": rho}``, None where undefined."""
-        return {"pearson": self.pearson.result(), "spearman": self.spearman.result()}
+        """``{"pearson": r, "spearman": rho}``, None where undefined.
+
+        Pearson is taken from the pairs Spearman keeps anyway, in two passes with scaled norms (as
+        scipy does): the streamed sums lose it where squared deviations underflow (targets near
+        1e-200). The streamed value stands in only if the pairs are gone."""
+        p = self.pearson
+        if p.constant_x or p.constant_y:
+            pearson = None
+        elif len(self.spearman) >= 2 and not (p.nonfinite or self.spearman.nonfinite):
+            pearson = _pearson_two_pass(self.spearman.column(0), self.spearman.column(1))
+        else:
+            pearson = self.pearson.result()
+        return {"pearson": pearson, "spearman": self.spearman.result()}
+
+
+def _pearson_two_pass(x: FloatArray, y: FloatArray) -> float | None:
+    xm, ym = x - x.mean(), y - y.mean()
+    # scaled by the largest deviation first: squares of deviations near 1e-200 would underflow
+    sx, sy = float(np.abs(xm).max()), float(np.abs(ym).max())
+    if sx == 0 or sy == 0 or not (math.isfinite(sx) and math.isfinite(sy)):
+        return None
+    xs, ys = xm / sx, ym / sy
+    r = float(np.dot(xs, ys)) / (math.sqrt(float(np.dot(xs, xs))) * math.sqrt(float(np.dot(ys, ys))))
+    return max(-1.0, min(1.0, r))
