@@ -1,0 +1,116 @@
+"""Regression tests for the input side of issue 13 (memory, descriptors, messages, signals)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pytest
+from click.testing import CliRunner
+
+from cosine_cli.cli import cli
+from cosine_cli.readers import ipc_limits
+
+
+def _peak_child(args: list[str], tmp_path: Path) -> tuple[int, str, float]:
+    """Run ``cosloss ARGS`` in a child; its exit code, stderr without the VmHWM line, peak MiB.
+
+    The child reports its own high-water mark: ru_maxrss from wait4 would also count this
+    pytest process, whose memory the child shares between vfork and exec."""
+    code = (
+        f"import sys; from cosine_cli.cli import main; sys.argv = ['cosloss'] + {args!r}\n"
+        "try:\n    main()\nfinally:\n"
+        "    sys.stderr.write(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')))"
+    )
+    with open(tmp_path / "child.out", "w") as stdout:
+        proc = subprocess.run([sys.executable, "-c", code], stdout=stdout, stderr=subprocess.PIPE, text=True)
+    *rest, hwm = proc.stderr.splitlines()
+    return proc.returncode, "\n".join(rest), int(hwm.split()[-2]) / 1024
+
+
+def _write_ipc(path: Path, batch: pa.RecordBatch, *, stream: bool, compression: str | None) -> None:
+    opts = ipc.IpcWriteOptions(compression=compression)
+    new = ipc.new_stream if stream else ipc.new_file
+    with pa.OSFile(str(path), "wb") as f, new(f, batch.schema, options=opts) as w:
+        w.write_batch(batch)
+
+
+def _batch(rows: int, dim: int, seed: int = 0) -> pa.RecordBatch:
+    flat = np.random.default_rng(seed).standard_normal(rows * dim).astype(np.float32)
+    return pa.record_batch({"emb": pa.FixedSizeListArray.from_arrays(pa.array(flat), dim)})
+
+
+# -- 15: a record batch is refused before it is decoded when it decodes to more than the limit --
+
+
+@pytest.mark.parametrize("compression", [None, "zstd", "lz4"])
+@pytest.mark.parametrize("suffix", [".arrow", ".arrows"])
+def test_15_batch_above_the_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, compression: str | None
+) -> None:
+    big, small = tmp_path / f"big{suffix}", tmp_path / f"small{suffix}"
+    _write_ipc(big, _batch(64, 16), stream=suffix == ".arrows", compression=compression)  # 4 KiB decoded
+    _write_ipc(small, _batch(8, 16), stream=suffix == ".arrows", compression=compression)
+    monkeypatch.setattr(ipc_limits, "MAX_BATCH_BYTES", 4000)
+    result = CliRunner().invoke(cli, ["score", str(big), str(big)])
+    assert result.exit_code == 3, result.output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "record batch of 64 rows" in result.stderr and "smaller record batches" in result.stderr
+    assert str(big) in result.stderr
+    ok = CliRunner().invoke(cli, ["score", str(small), str(small), "--json"])
+    assert ok.exit_code == 0, ok.stderr
+    assert json.loads(ok.stdout)["rows"] == 8
+
+
+def test_15_batch_size_from_the_metadata() -> None:
+    batch = _batch(10, 4)
+    for compression in (None, "zstd"):
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, batch.schema, options=ipc.IpcWriteOptions(compression=compression)) as w:
+            w.write_batch(batch)
+        messages = list(ipc.MessageReader.open_stream(sink.getvalue()))
+        layout = ipc_limits.parse_message(messages[1].metadata.to_pybytes())
+        assert layout is not None and layout.rows == 10 and layout.compressed == (compression is not None)
+        body = messages[1].body.to_pybytes()
+        size = ipc_limits.decoded_bytes(layout, lambda off, body=body: body[off : off + 8])
+        assert size == 10 * 4 * 4  # the float32 values (no validity bitmap: no nulls)
+        assert ipc_limits.parse_message(messages[0].metadata.to_pybytes()) is None  # the schema
+
+
+@pytest.mark.slow  # writes a 2 GiB batch (a child holds it while compressing)
+@pytest.mark.parametrize("suffix", [".arrows", ".arrow"])
+def test_15_small_zstd_stream_of_a_2_gib_batch_stays_small(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"bomb{suffix}"
+    make = (
+        "import sys, numpy as np, pyarrow as pa, pyarrow.ipc as ipc\n"
+        "flat = pa.array(np.zeros((1 << 29), dtype=np.float32))\n"
+        "b = pa.record_batch({'emb': pa.FixedSizeListArray.from_arrays(flat, 1024)})\n"
+        "new = ipc.new_stream if sys.argv[1].endswith('.arrows') else ipc.new_file\n"
+        "opts = ipc.IpcWriteOptions(compression='zstd')\n"
+        "with pa.OSFile(sys.argv[1], 'wb') as f, new(f, b.schema, options=opts) as w:\n"
+        "    w.write_batch(b)\n"
+    )
+    subprocess.run([sys.executable, "-c", make, str(path)], check=True)
+    assert path.stat().st_size < 200_000
+    code, stderr, peak = _peak_child(["score", str(path), str(path)], tmp_path)
+    assert code == 3, stderr
+    assert "decodes to 2.0 GiB" in stderr and stderr.count("\n") == 0
+    assert peak < 300, f"peak {peak:.0f} MiB"  # the issue's bound is 1.5 GB; before: 16 GB
+
+
+@pytest.mark.slow  # two 307 MB files
+def test_15_two_large_one_batch_files_peak_well_below_their_size(tmp_path: Path) -> None:
+    paths = []
+    for seed in (1, 2):
+        paths.append(tmp_path / f"{seed}.arrow")
+        _write_ipc(paths[-1], _batch(100_000, 768, seed), stream=False, compression=None)
+    assert paths[0].stat().st_size > 300_000_000
+    code, stderr, peak = _peak_child(["score", str(paths[0]), str(paths[1]), "--json"], tmp_path)
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "child.out").read_text())["rows"] == 100_000
+    assert peak < 400, f"peak {peak:.0f} MiB for 2 x 307 MB (before: 718 MiB)"
