@@ -114,3 +114,61 @@ def test_15_two_large_one_batch_files_peak_well_below_their_size(tmp_path: Path)
     assert code == 0, stderr
     assert json.loads((tmp_path / "child.out").read_text())["rows"] == 100_000
     assert peak < 400, f"peak {peak:.0f} MiB for 2 x 307 MB (before: 718 MiB)"
+
+
+# -- 21: SIGTERM is prompt while an S3 request hangs ----------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_21_sigterm_is_prompt_while_an_s3_request_hangs(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import threading
+    import time
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    accepted = threading.Event()
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:  # accept, never answer; ends by itself within 60 s
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)
+            accepted.set()
+        for conn in held:
+            conn.close()
+        server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    args = ["score", "s3://b/x.npy", "s3://b/y.npy", "--storage-option", f"endpoint_override=127.0.0.1:{port}"]
+    args += ["--storage-option", "scheme=http"]
+    proc = subprocess.Popen([sys.executable, "-m", "cosine_cli", *args], stderr=subprocess.PIPE, env=env)
+    try:
+        assert accepted.wait(30), "cosloss never connected"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stop.set()
+        thread.join(5)
+    assert proc.returncode == 143, stderr
+    assert stderr.decode().strip() == "cosloss: terminated"
+    assert took < 3, f"SIGTERM took {took:.1f} s (before: about 8.5 s)"
