@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cosine_cli.cli import cli
 from cosine_cli.readers import ipc_limits
@@ -121,7 +124,6 @@ def test_15_two_large_one_batch_files_peak_well_below_their_size(tmp_path: Path)
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_21_sigterm_is_prompt_while_an_s3_request_hangs(tmp_path: Path) -> None:
-    import os
     import signal
     import socket
     import threading
@@ -172,3 +174,89 @@ def test_21_sigterm_is_prompt_while_an_s3_request_hangs(tmp_path: Path) -> None:
     assert proc.returncode == 143, stderr
     assert stderr.decode().strip() == "cosloss: terminated"
     assert took < 3, f"SIGTERM took {took:.1f} s (before: about 8.5 s)"
+
+
+# -- fuzz findings: deep JSON nesting crashed pyarrow's parser (exit 139), h5py's RuntimeError ---
+
+
+def _reference_depth(text: str) -> int:
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+json_values = st.recursive(
+    st.none() | st.floats(allow_nan=False) | st.text(alphabet='[]{}"\\ab', max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[{"\\k', max_size=3), inner, max_size=2)
+    ),
+    max_leaves=20,
+)
+
+
+@given(value=json_values, cuts=st.lists(st.integers(0, 400), max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_json_depth_scan_matches_a_reference(value: object, cuts: list[int]) -> None:
+    from cosine_cli.errors import InputError
+    from cosine_cli.readers import json_depth
+
+    data = json.dumps(value).encode()
+    want = _reference_depth(data.decode())
+    bounds = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    pieces = [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    for limit, refused in ((want, False), (want - 1, True)):
+        scan = json_depth.DepthScan("x")
+        old, json_depth.MAX_JSON_DEPTH = json_depth.MAX_JSON_DEPTH, limit
+        try:
+            for piece in pieces:
+                scan.feed(piece)
+            assert not refused or want == 0
+        except InputError:
+            assert refused
+        finally:
+            json_depth.MAX_JSON_DEPTH = old
+
+
+@pytest.mark.parametrize("where", ["document", "first line", "stdin"])
+def test_deeply_nested_json_is_an_input_error(tmp_path: Path, where: str) -> None:
+    deep = "[" * 30_000 + "]" * 30_000
+    rows = [json.dumps({"id": i, "emb": [0.5, 0.25]}) for i in range(4)]
+    if where == "document":
+        path = tmp_path / "d.json"
+        path.write_text("[" + ",".join(rows) + ',{"id": 9, "emb": ' + deep + "}]")
+    else:
+        path = tmp_path / "d.jsonl"
+        path.write_text('{"id": 9, "emb": ' + deep + "}\n" + "\n".join(rows) + "\n")
+    args = ["score", str(path), str(path)]
+    if where == "stdin":
+        args = ["score", "-", str(path), "--pred-format", "json"]
+    with open(path if where == "stdin" else os.devnull, "rb") as stdin:
+        proc = subprocess.run([sys.executable, "-m", "cosine_cli", *args], stdin=stdin, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr  # before: 139, a segmentation fault in pyarrow
+    assert "levels deep" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_damaged_hdf5_is_an_input_error(tmp_path: Path) -> None:
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "e.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("emb", data=np.ones((8, 3), dtype=np.float32))
+    data = bytearray(path.read_bytes())
+    # the symbol table node of the root group: "SNOD" damaged gives h5py's RuntimeError
+    at = data.find(b"SNOD")
+    assert at > 0
+    data[at : at + 4] = b"XXXX"
+    path.write_bytes(bytes(data))
+    result = CliRunner().invoke(cli, ["score", str(path), str(path)])
+    assert result.exit_code == 3, repr(result.exception)
+    assert "not a readable HDF5 file" in result.stderr and result.stderr.count("\n") == 1
