@@ -260,3 +260,61 @@ def test_damaged_hdf5_is_an_input_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["score", str(path), str(path)])
     assert result.exit_code == 3, repr(result.exception)
     assert "not a readable HDF5 file" in result.stderr and result.stderr.count("\n") == 1
+
+
+# -- 20: an .npz or stdin header promising 10^15 rows; a Fortran-order array in an .npz ---------
+
+
+def _npy_bytes_with_header(shape: tuple[int, ...], fortran: bool = False) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": fortran, "shape": shape})
+    return buf.getvalue() + np.zeros(64, np.float32).tobytes()
+
+
+@pytest.mark.parametrize("shape", [(10**15, 4), (10**15,)])
+def test_20_npz_header_promising_too_many_rows(tmp_path: Path, shape: tuple[int, ...]) -> None:
+    import zipfile
+
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.npy", _npy_bytes_with_header(shape))
+    for args in (["score", str(path), str(path)], ["inspect", str(path)]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 3, (args, result.output)
+        assert "out of memory" not in result.stderr and "--chunk-size" not in result.stderr
+        assert "truncated: the header promises" in result.stderr and "archive member holds 256" in result.stderr
+
+
+def test_20_stream_header_whose_chunk_cannot_be_allocated() -> None:
+    import io
+
+    from cosine_cli.errors import InputError
+    from cosine_cli.readers.npy import NpySource
+
+    # a 1-D array is one vector, read whole: a pipe's header is all there is to go by
+    src = NpySource(io.BytesIO(_npy_bytes_with_header((10**15,))), "-", seekable=False)
+    with pytest.raises(InputError, match="more than this machine has") as info:
+        next(iter(src.chunks(10**15)))
+    assert "--chunk-size" not in str(info.value)
+
+
+def test_20_fortran_order_array_in_an_npz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cosine_cli.readers import npz
+
+    pred = np.asfortranarray(np.random.default_rng(3).standard_normal((50, 7)).astype(np.float32))
+    label = np.random.default_rng(4).standard_normal((50, 7)).astype(np.float32)
+    np.savez(tmp_path / "p.npz", emb=pred)
+    np.save(tmp_path / "l.npy", label)
+    p64, l64 = pred.astype(np.float64), label.astype(np.float64)
+    cos = (p64 * l64).sum(1) / np.linalg.norm(p64, axis=1) / np.linalg.norm(l64, axis=1)
+    for args in ([str(tmp_path / "p.npz")], ["-"]):
+        with open(tmp_path / "p.npz", "rb") as stdin:
+            result = CliRunner().invoke(cli, ["score", *args, str(tmp_path / "l.npy"), "--json"], input=stdin)
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["loss"] == pytest.approx(-cos.mean(), abs=1e-6)
+    monkeypatch.setattr(npz, "MAX_FORTRAN_MEMBER_BYTES", 1000)
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "p.npz"), str(tmp_path / "l.npy")])
+    assert result.exit_code == 3 and result.stderr.count("\n") == 1
+    assert "Fortran-order array of 1400 bytes" in result.stderr and "C order" in result.stderr
