@@ -318,3 +318,17 @@ def test_20_fortran_order_array_in_an_npz(tmp_path: Path, monkeypatch: pytest.Mo
     result = CliRunner().invoke(cli, ["score", str(tmp_path / "p.npz"), str(tmp_path / "l.npy")])
     assert result.exit_code == 3 and result.stderr.count("\n") == 1
     assert "Fortran-order array of 1400 bytes" in result.stderr and "C order" in result.stderr
+
+
+# -- 20: ENOSPC on -o names the output -------------------------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "npy", "arrow"])
+def test_20_full_device_on_output_names_it(tmp_path: Path, fmt: str) -> None:
+    rows = np.random.default_rng(5).standard_normal((50_000, 4)).astype(np.float32)
+    np.save(tmp_path / "a.npy", rows)
+    args = ["score", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), "-o", "/dev/full", "--output-format", fmt]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3, result.output
+    assert result.stderr == "Error: /dev/full: No space left on device\n"  # before: no path
