@@ -94,7 +94,7 @@ def test_10_large_integer_weight_column(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["score", "inspect"])
 def test_11_npy_dimension_beyond_int64(tmp_path: Path, command: str) -> None:
     path = tmp_path / "hostile.npy"
-    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({2**63}, 4), }}"
+    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': (4, {2**63}), }}"
     header += " " * (-(len(header) + 11) % 64) + "\n"
     path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
     args = [command, str(path)] + ([str(path)] if command == "score" else [])
