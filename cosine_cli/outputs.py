@@ -359,6 +359,7 @@ class StagedFile:
 
     def commit(self) -> None:
         self.finish()
+        termination.committed.set()
         os.replace(self.tmp, self.target)
         self.committed = True
         termination.temporaries.discard(self.tmp)

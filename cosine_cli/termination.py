@@ -17,7 +17,7 @@ import signal
 import threading
 from collections.abc import Callable
 
-__all__ = ["GRACE", "install", "handler_ran", "temporaries"]
+__all__ = ["GRACE", "install", "handler_ran", "temporaries", "committed"]
 
 #: seconds the main thread has to run its own SIGTERM handler before the watchdog acts
 GRACE = 1.0
@@ -26,6 +26,8 @@ GRACE = 1.0
 temporaries: set[str] = set()
 
 _ran = threading.Event()
+#: set by the first rename of an output: from then on an exit of 143 would be a lie
+committed = threading.Event()
 _installed = False
 
 
@@ -62,9 +64,11 @@ def _watch(read_fd: int, handler: Callable[..., object], code: int, message: str
             return
         if not data:
             return
-        if signal.SIGTERM not in data or _ran.wait(GRACE):
+        # Judged when the signal arrives: during the commit (outputs.held_signals installs its
+        # own handler) a SIGTERM is dropped, and must stay dropped once the commit is over.
+        if signal.SIGTERM not in data or signal.getsignal(signal.SIGTERM) is not handler or _ran.wait(GRACE):
             continue
-        if signal.getsignal(signal.SIGTERM) is not handler:
+        if signal.getsignal(signal.SIGTERM) is not handler or committed.is_set():
             continue  # the commit holds SIGTERM, or the run is over: not ours to act on
         for path in list(temporaries):
             try:
