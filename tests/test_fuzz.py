@@ -46,14 +46,15 @@ def _parquet() -> bytes:
     return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
 
 
-def _ipc(stream: bool) -> Callable[[], bytes]:
+def _ipc(stream: bool, compression: str | None = None) -> Callable[[], bytes]:
     def make() -> bytes:
         import pyarrow as pa
 
         table = _arrow_table()
         sink = pa.BufferOutputStream()
         opener = pa.ipc.new_stream if stream else pa.ipc.new_file
-        with opener(sink, table.schema) as writer:  # type: ignore[attr-defined]
+        options = pa.ipc.IpcWriteOptions(compression=compression)  # type: ignore[attr-defined]
+        with opener(sink, table.schema, options=options) as writer:  # type: ignore[attr-defined]
             writer.write_table(table, max_chunksize=3)
         return sink.getvalue().to_pybytes()  # type: ignore[no-any-return]
 
@@ -118,6 +119,9 @@ NEW_SEEDS: dict[str, tuple[str, Callable[[], bytes]]] = {
     "openai-batch": (".jsonl", _openai_batch),
     "safetensors": (".safetensors", _safetensors),
     "hdf5": (".h5", _hdf5),
+    # compressed IPC: the batch-size guard reads the metadata and the buffers' length prefixes
+    "arrow-zstd": (".arrow", _ipc(stream=False, compression="zstd")),
+    "arrows-lz4": (".arrows", _ipc(stream=True, compression="lz4")),
 }
 
 #: the files of a save_to_disk folder a mutation is applied to, one at a time
