@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__
+from . import __version__, termination
 from .engine_options import engine_kwargs, engine_options
 from .errors import EXIT_INPUT, EXIT_SIGINT, EXIT_SIGTERM, CoslossError, UsageProblem
 from .options import FORMAT_CHOICES, input_kwargs, input_options
@@ -53,6 +53,7 @@ class Terminated(BaseException):
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    termination.handler_ran()
     raise Terminated
 
 
@@ -459,6 +460,7 @@ def main() -> None:
     from . import stdin
 
     stdin.RAW_STDIN = True  # this process owns standard input: see stdin.py
+    termination.install(_on_sigterm, EXIT_SIGTERM, "cosloss: terminated")  # prompt even in native waits
     try:
         cli(prog_name="cosloss")
     except SystemExit as exc:

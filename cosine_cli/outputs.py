@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final, Literal, NamedTuple, TextIO
 
+from . import termination
 from .errors import EXIT_INPUT, CoslossError, InputError, UsageProblem
 
 if TYPE_CHECKING:
@@ -343,6 +344,7 @@ class StagedFile:
         except OSError:
             pass  # a file system without modes
         self.file: IO[bytes] = os.fdopen(fd, "w+b")
+        termination.temporaries.add(self.tmp)  # removed by a SIGTERM the main thread cannot take
 
     def finish(self) -> None:
         """Flush and sync everything written (errors name the target, not the temporary file)."""
@@ -357,8 +359,10 @@ class StagedFile:
 
     def commit(self) -> None:
         self.finish()
+        termination.committed.set()
         os.replace(self.tmp, self.target)
         self.committed = True
+        termination.temporaries.discard(self.tmp)
 
     def abort(self) -> None:
         try:
@@ -370,6 +374,7 @@ class StagedFile:
                 os.unlink(self.tmp)
             except FileNotFoundError:
                 pass
+        termination.temporaries.discard(self.tmp)
 
 
 def write_in_place(t: Target, data: bytes, stdout: IO[bytes] | None) -> None:

@@ -249,6 +249,18 @@ class VectorWriter:
         return writer
 
     def __call__(self, chunk: ScoredChunk) -> None:
+        try:
+            self._write_chunk(chunk)
+        except OSError as exc:
+            raise self._named(exc) from None
+
+    def _named(self, exc: OSError) -> OSError:
+        """The error naming the output, not the temporary file or nothing (a full disk's ENOSPC)."""
+        if isinstance(exc, BrokenPipeError) or exc.filename == self.path:
+            return exc
+        return OSError(exc.errno, exc.strerror or " ".join(str(exc).split()), self.path)
+
+    def _write_chunk(self, chunk: ScoredChunk) -> None:
         table = _table(chunk)
         if self.fmt == "csv":
             table = _csv_ready(table)
@@ -297,6 +309,12 @@ class VectorWriter:
 
     def finish(self) -> None:
         """Complete the data after the last chunk: a file stays under its temporary name."""
+        try:
+            self._finish()
+        except OSError as exc:
+            raise self._named(exc) from None
+
+    def _finish(self) -> None:
         if self.schema is None:  # no vectors at all: still a valid, empty file
             self._open(pa.schema([("row", pa.int64()), ("cos", pa.float64()), ("loss", pa.float64())]))
         writer, self.writer = self.writer, None

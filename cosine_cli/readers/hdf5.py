@@ -25,6 +25,14 @@ __all__ = ["HDF5_MAGIC", "DatasetInfo", "Hdf5Source", "members", "open_hdf5", "r
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
+#: what h5py raises for damaged bytes (its C library's errors come as any of these)
+_DAMAGED = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, OverflowError)
+
+
+def _detail(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def require_h5py() -> Any:
     try:
         import h5py
@@ -68,6 +76,10 @@ def members(path: str | os.PathLike[str] | Any, name: str | None = None) -> list
     f = _open_file(path, name or str(path))
     try:
         return _datasets(f)
+    except (InputError, UsageProblem):
+        raise
+    except _DAMAGED as exc:
+        raise InputError(f"not a readable HDF5 file ({_detail(exc)})", source=name or str(path)) from None
     finally:
         f.close()
 
@@ -100,6 +112,12 @@ def open_hdf5(
                 f"{label} has no dataset {member!r}; it holds: {', '.join(d.name for d in found) or 'none'}"
             )
         return Hdf5Source(f, f[key], f"{label}[{key}]")
+    except (InputError, UsageProblem):
+        f.close()
+        raise
+    except _DAMAGED as exc:
+        f.close()
+        raise InputError(f"not a readable HDF5 file ({_detail(exc)})", source=label) from None
     except BaseException:
         f.close()
         raise
@@ -129,9 +147,8 @@ class Hdf5Source:
     def _read(self, selection: tuple[slice, ...], out: NDArray[Any]) -> None:
         try:
             self._ds.read_direct(out, source_sel=selection)
-        except (OSError, ValueError, TypeError) as exc:  # a corrupt chunk, a filter h5py lacks
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"cannot be read ({detail})", source=self.name) from None
+        except _DAMAGED as exc:  # a corrupt chunk, a filter h5py lacks
+            raise InputError(f"cannot be read ({_detail(exc)})", source=self.name) from None
 
     def read_rows(self, start: int, stop: int, axis: int = 0) -> NDArray[np.generic]:
         """Entries ``[start, stop)`` along ``axis`` (a new array)."""
@@ -148,7 +165,11 @@ class Hdf5Source:
     def chunks(self, rows: int, axis: int = 0) -> Iterator[NDArray[np.generic]]:
         shape = self._ds.shape or ()
         if not shape:
-            yield np.asarray(self._ds[()], dtype=self.dtype)
+            try:
+                value = np.asarray(self._ds[()], dtype=self.dtype)
+            except _DAMAGED as exc:
+                raise InputError(f"cannot be read ({_detail(exc)})", source=self.name) from None
+            yield value
             return
         total = int(shape[axis])
         rows = max(1, min(rows, total))

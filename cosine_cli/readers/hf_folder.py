@@ -45,7 +45,7 @@ def data_files(folder: str) -> list[Path]:
         names = [entry["filename"] for entry in files]
     except OSError as exc:
         raise InputError(f"cannot read state.json ({exc.strerror or exc})", source=folder) from None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise InputError(
             "state.json is not a save_to_disk state (expected _data_files: [{filename: ...}, ...])",
             source=folder,

@@ -28,6 +28,7 @@ import pyarrow.json as pajson
 
 from ..errors import InputError
 from . import openai
+from .json_depth import DepthScan
 from .streams import COMPRESSION_EXTENSIONS, COMPRESSION_MAGIC, Prefixed, read_head
 from .table import TableReader
 
@@ -59,16 +60,18 @@ class _BlankLineWatch(io.RawIOBase):
     pyarrow skips blank lines without saying so: until one is seen, row ``r`` of a JSON Lines
     file is on line ``r + 1``, and errors can name the line."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, name: str = "-") -> None:
         self._inner = inner
         self._tail = b"\n"  # the start of the file counts as the end of a line
         self.blank_seen = False
+        self._depth = DepthScan(name)  # pyarrow's parser crashes on very deep nesting
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> bytes:
         data = bytes(self._inner.read(size if size is not None else -1))
+        self._depth.feed(data)
         if data and not self.blank_seen:
             self.blank_seen = _BLANK_LINE.search(self._tail + data) is not None
             cut = data.rfind(b"\n")
@@ -124,6 +127,8 @@ class JsonReader(TableReader):
         self._codec: str | None = None
         self._reasons: dict[int, str] = {}  # why a row has no vector (an OpenAI error), for row_label
         self._index_rows = False  # a document's rows are numbered by the OpenAI `index`
+        # The first lines (a document's start) must not nest deeper than pyarrow's parser can go.
+        DepthScan(name).feed(head)
         first = _first_object(head)
         if first is not None:
             self.layout = openai.layout_of_object(first)
@@ -135,7 +140,7 @@ class JsonReader(TableReader):
                 self._path, self._codec = path, codec
                 source: Any = self._reopen()
             else:  # a pipe: read once, so blank lines are watched for as it goes by
-                self._watch = _BlankLineWatch(Prefixed(head, plain, own_rest=False))
+                self._watch = _BlankLineWatch(Prefixed(head, plain, own_rest=False), name)
                 source = self._watch
             explicit = openai.explicit_schema(self.layout, head)
             parse = pajson.ParseOptions(
@@ -283,7 +288,7 @@ def _first_object(head: bytes) -> dict[str, Any] | None:
         return None  # one line, and a long one: read it as a document (its size is checked)
     try:
         obj = json.loads(body[:end])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's json reads
         return None
     return obj if isinstance(obj, dict) else None
 
@@ -312,6 +317,7 @@ def _read_document(head: bytes, plain: Any, name: str, path: str | None) -> byte
 
 def _parse_document(data: bytes, name: str) -> pa.RecordBatch:
     """A document as one record batch: an array's elements, or the objects of the file, as rows."""
+    DepthScan(name).feed(data)  # pyarrow's parser crashes on very deep nesting
     body = data.strip(_WHITESPACE)
     is_array = body.startswith(b"[")
     if is_array:

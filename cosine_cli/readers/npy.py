@@ -168,7 +168,15 @@ class NpySource:
         # chunk when it asks for the next) makes the buffer being yielded safe. Not for a pipe:
         # it may stall, and a read running ahead could not be abandoned when the run stops.
         ahead = self.read_ahead and self._seekable and total > rows
-        buffers = [np.empty((rows, *self._shape[1:]), dtype=self.file_dtype) for _ in range(2 if ahead else 1)]
+        try:
+            buffers = [np.empty((rows, *self._shape[1:]), dtype=self.file_dtype) for _ in range(2 if ahead else 1)]
+        except MemoryError:  # a stream's header is all there is to go by (a 1-D array is one vector)
+            chunk_bytes = rows * self.file_dtype.itemsize * math.prod(self._shape[1:])
+            raise InputError(
+                f"its header's shape {self._shape} needs chunks of {chunk_bytes} bytes, more than this "
+                "machine has; the header is probably wrong",
+                source=self.name,
+            ) from None
 
         def fill(i: int) -> NDArray[np.generic]:
             start = i * rows

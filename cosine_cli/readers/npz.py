@@ -7,10 +7,14 @@ chunk. Nothing is unpickled (object arrays are refused from the header).
 
 from __future__ import annotations
 
+import math
 import zipfile
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
+
+import numpy as np
 
 from ..errors import InputError, UsageProblem
+from .base import ArraySource
 from .npy import NpySource
 
 __all__ = ["open_npz", "open_npz_location", "npz_keys", "list_members", "NPZ_MAGIC"]
@@ -28,7 +32,7 @@ def npz_keys(path: str | BinaryIO, name: str | None = None) -> list[str]:
 
 def open_npz(
     path: str | BinaryIO, key: str | None = None, name: str | None = None, option: str = "--pred-col"
-) -> NpySource:
+) -> NpySource | ArraySource:
     """The array ``key`` of the archive (the only one when there is one)."""
     name = name or str(path)
     keys = npz_keys(path, name)
@@ -45,6 +49,12 @@ def open_npz(
     member = zf.open(key + ".npy")
     try:
         src = NpySource(member, f"{name}[{key}]", seekable=False)  # type: ignore[arg-type]
+        _check_member_size(src, member.tell(), zf.getinfo(key + ".npy").file_size)
+        if src.fortran_order and len(src.shape) > 1:
+            fortran = _fortran_in_memory(src, member, key)
+            member.close()
+            zf.close()
+            return fortran
     except BaseException:
         member.close()
         zf.close()
@@ -61,7 +71,50 @@ def open_npz(
     return src
 
 
-def open_npz_location(loc: Any, opts: Any) -> NpySource:
+#: the largest Fortran-order member read into memory (its rows are not contiguous in the stream)
+MAX_FORTRAN_MEMBER_BYTES = 256 << 20
+
+
+def _fortran_in_memory(src: NpySource, member: IO[bytes], key: str) -> ArraySource:
+    """A Fortran-order member, read whole: a zip member is a stream, and rows of a Fortran-order
+    array are strided across all of it. Small ones only; a larger one is refused with the fix."""
+    shape = tuple(int(d) for d in src.shape if d is not None)
+    size = math.prod(shape) * src.file_dtype.itemsize
+    if size > MAX_FORTRAN_MEMBER_BYTES:
+        raise InputError(
+            f"is a Fortran-order array of {size} bytes; cosloss reads a Fortran-order .npz member whole, "
+            f"up to {MAX_FORTRAN_MEMBER_BYTES >> 20} MiB: save it in C order (np.ascontiguousarray) "
+            "or as a .npy file",
+            source=src.name,
+        )
+    data = bytearray(size)
+    view = memoryview(data)
+    got = 0
+    while got < size:
+        n = member.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            raise InputError(f"truncated: the data ends after {got} of {size} bytes", source=src.name)
+        got += n
+    array = np.frombuffer(data, dtype=src.file_dtype).reshape(shape, order="F")
+    out = ArraySource(array.astype(src.dtype, copy=False), src.name)
+    out.format_name = "npz"
+    out.column = key
+    return out
+
+
+def _check_member_size(src: NpySource, header_end: int, member_size: int) -> None:
+    """The zip directory knows the member's size: a header promising more data is refused now,
+    before anything is allocated for it."""
+    promised = math.prod(int(d) for d in src.shape if d is not None) * src.file_dtype.itemsize
+    if member_size - header_end < promised:
+        raise InputError(
+            f"truncated: the header promises {promised} bytes of data for shape {tuple(src.shape)}, the "
+            f"archive member holds {member_size - header_end}",
+            source=src.name,
+        )
+
+
+def open_npz_location(loc: Any, opts: Any) -> NpySource | ArraySource:
     """The registry's opener: the member ``opts.member`` of an archive on any file system or stdin."""
     f = loc.stream if loc.is_stdin else (loc.local_path or loc.open_file())
     src = open_npz(f, opts.member, name=loc.name, option=opts.member_option)

@@ -144,6 +144,8 @@ def read_header(f: BinaryIO, name: str, file_size: int | None) -> tuple[dict[str
         header = json.loads(text, object_pairs_hook=_no_duplicates)
     except ValueError as exc:  # JSONDecodeError, and a duplicate key
         raise _bad(f"invalid JSON in header: {str(exc).splitlines()[0]}", name) from None
+    except RecursionError:
+        raise _bad("invalid header: JSON nested too deeply", name) from None
     if not isinstance(header, dict):
         raise _bad("the header is not a JSON object", name)
     metadata = header.pop("__metadata__", None) or {}
