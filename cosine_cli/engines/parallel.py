@@ -34,9 +34,10 @@ from numpy.typing import NDArray
 from ..accumulate import Accumulator, ScoredChunk, reduce_loss
 from ..errors import InputError
 from ..inputs import InputOptions, Inputs, open_inputs
-from ..pipeline import ScoreOptions, ScoreResult, Scoring, Sink, inputs_info
+from ..pipeline import ScoreOptions, ScoreResult, Scoring, Sink, inputs_info, source_info
 from ..readers.base import DEFAULT_CHUNK_BYTES
 from ..sketch import WorstK
+from .range_evals import GlobalRowsError, RangeEvaluations
 from .ranges import in_global_rows, plan_inputs
 
 __all__ = ["available_threads", "parallel_plan", "score_parallel", "RANGE_CHUNKS", "MIN_RANGE_BYTES"]
@@ -67,19 +68,22 @@ class _Paths:
     options: ScoreOptions
     storage_options: Mapping[str, Any] | None
     scalar: float | None  #: a weight given as a number (the same for every range)
+    targets: str | None = None  #: --targets FILE (issue 12); --target-col / --group-col ride in opts
 
 
 def parallel_plan(inputs: Inputs, scoring: Scoring, opts: InputOptions) -> list[tuple[int, int]] | None:
     """The row ranges to score in parallel, or None when these inputs take the serial path:
     an input that cannot be read by row range (CSV, JSON, standard input, a Fortran-order or
     0-d ``.npy``), rows paired by id, vectors not one per row of a 2-D layout, a single weight
-    read from a file, or too few rows to cut."""
+    read from a file, several candidates, or too few rows to cut."""
     if opts.join_on_id or any(not c.format.ranged or c.location.is_stdin for c in inputs.closers):
         return None
     layout = scoring.layout
     if len(layout.shape) != 2 or layout.chunk_axis != 0 or layout.axis != 1:
         return None
     if scoring.plan is not None and scoring.plan.mode == "scalar":
+        return None
+    if scoring.candidates:  # several candidates fold on the serial path (api.score keeps threads=1 for them)
         return None
     sources = [inputs.pred, inputs.label, *([inputs.weights] if inputs.weights is not None else [])]
     if any(getattr(s, "fortran_order", False) for s in sources):
@@ -104,8 +108,9 @@ def _owned(chunk: ScoredChunk, offset: int) -> ScoredChunk:
     return chunk
 
 
-def _score_range(paths: _Paths, start: int, stop: int) -> list[ScoredChunk]:
-    """Open rows [start, stop) of every input (on a pool thread) and score them into a buffer."""
+def _score_range(paths: _Paths, start: int, stop: int) -> tuple[list[ScoredChunk], Any]:
+    """Open rows [start, stop) of every input (on a pool thread) and score them into a buffer;
+    also the range's :class:`~cosine_cli.evaluations.Evaluations` (None when none is asked for)."""
     inputs = open_inputs(
         paths.pred,
         paths.label,
@@ -114,14 +119,28 @@ def _score_range(paths: _Paths, start: int, stop: int) -> list[ScoredChunk]:
         skip_nulls=paths.options.nan_policy == "skip",
         row_range=(start, stop),
         storage_options=paths.storage_options,
+        targets=paths.targets,
     )
     try:
         for c in inputs.closers:  # the pool already overlaps reading and computing
             if hasattr(c.reader, "read_ahead"):
                 c.reader.read_ahead = False
         weights = inputs.weights if inputs.weights is not None else paths.scalar
-        scoring = Scoring.of(inputs.pred, inputs.label, options=paths.options, weights=weights, ids=inputs.ids)
-        return [_owned(chunk, start) for chunk in scoring.chunks()]
+        scoring = Scoring.of(
+            inputs.pred,
+            inputs.label,
+            options=paths.options,
+            weights=weights,
+            ids=inputs.ids,
+            targets=inputs.targets,
+            groups=inputs.groups,
+        )
+        evals = scoring.evaluations()
+        fed = None if evals is None else RangeEvaluations(evals, start)
+        chunks = [_owned(chunk, start) for chunk in scoring.chunks(fed)]
+        return chunks, None if fed is None else fed.finish()
+    except GlobalRowsError as exc:
+        raise exc.error from None
     except InputError as exc:
         shifted = in_global_rows(exc, start)
         if shifted is exc:
@@ -146,6 +165,7 @@ def score_parallel(
     collect: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     threads: int,
+    targets: str | None = None,
 ) -> ScoreResult:
     """Score ``ranges`` of the inputs (opened once by the caller, who closes them) on ``threads``
     pool threads; the result is the serial path's (see the module docstring)."""
@@ -162,6 +182,7 @@ def score_parallel(
         options,
         storage_options,
         float(weights) if isinstance(weights, (int, float)) else None,
+        targets,
     )
     sinks = list(sinks)
     acc = Accumulator(worst=WorstK(options.worst))
@@ -169,7 +190,8 @@ def score_parallel(
         getattr(sink, "begin", lambda total: None)(scoring.total)
     kept: list[NDArray[np.float64]] = []
     todo = iter(ranges)
-    pending: deque[Future[list[ScoredChunk]]] = deque()
+    pending: deque[Future[tuple[list[ScoredChunk], Any]]] = deque()
+    evals: Any = None  #: the evaluations of the ranges so far, merged in range order
     pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="cosloss-range")
     try:
 
@@ -182,8 +204,10 @@ def score_parallel(
             submit()
         offset = 0
         while pending:
-            chunks = pending.popleft().result()  # in range order: the first bad range's error is raised
+            chunks, range_evals = pending.popleft().result()  # in range order: the first bad range's error is raised
             submit()
+            if range_evals is not None:
+                evals = range_evals if evals is None else evals.merge(range_evals)
             for chunk in chunks:
                 acc.update(chunk)
                 for sink in sinks:
@@ -191,13 +215,17 @@ def score_parallel(
                 if collect:
                     kept.append(chunk.weighted_loss)
                 offset += len(chunk)
-            del chunks
+            del chunks, range_evals
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     loss_shape = (int(offset), *[int(d) for d in layout.loss_shape[1:] if d is not None])
     losses = None
     if collect:
         losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
+    if scoring.targets is not None:
+        info["targets"] = source_info(scoring.targets, vectors=False)
+    extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar)
+    extra["engine"] = {"name": "local", "threads": threads, "ranges": len(ranges)}
     return ScoreResult(
         loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
         options=options,
@@ -205,5 +233,5 @@ def score_parallel(
         inputs=info,
         loss_shape=loss_shape,
         losses=losses,
-        extra={"engine": {"name": "local", "threads": threads, "ranges": len(ranges)}},
+        extra=extra,
     )
