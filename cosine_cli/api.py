@@ -172,6 +172,8 @@ def score(
 
         if not is_path or label is None or not (file_weights or scalar_weights):
             raise UsageProblem("engine 'dask' reads files: pass paths or URIs (PRED and LABEL), not arrays")
+        if targets is not None and not isinstance(targets, (str, os.PathLike)):
+            raise UsageProblem("engine 'dask' reads files: pass {targets} as a path or URI, not an array")
         return score_dask(
             os.fspath(pred),  # type: ignore[arg-type]
             os.fspath(label),  # type: ignore[arg-type]
@@ -184,6 +186,7 @@ def score(
             rows_per_task=rows_per_task,
             output_dir=output_dir,
             notify=notify,
+            targets=None if targets is None else os.fspath(targets),
         )
     if threads is not None and threads < 1:
         raise UsageProblem(f"threads must be at least 1, not {threads}")

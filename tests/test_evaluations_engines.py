@@ -151,3 +151,49 @@ def test_spearman_pickles_its_spilled_pairs(tmp_path: Path) -> None:
     assert back.spilled_rows == 0 or back._spill is not acc._spill
     np.testing.assert_array_equal(back.column(0), x)
     assert back.result() == acc.result()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["npy", "parquet"])
+def test_dask_gives_the_local_summary(files: dict[str, Any], layout: str, dask_client: Any) -> None:
+    for args, kwargs in _runs(files, layout):
+        kw = {**kwargs, "worst": 3}
+        if len(args) == 1:  # one file holding both sides: Dask reads PRED and LABEL as two paths
+            args = [args[0], args[0]]
+        local = score(*args, threads=1, **kw)
+        on_dask = score(*args, engine="dask", scheduler=dask_client, rows_per_task=40, **kw)
+        assert on_dask.extra["engine"]["tasks"] > 1
+        want = _summary(local)
+        assert {"correlation", "by_dim", "by_group", "diff"} & want.keys(), kwargs
+        _same(_summary(on_dask), want)
+
+
+@pytest.mark.slow
+def test_dask_names_the_global_row_of_a_bad_target(files: dict[str, Any], tmp_path: Path, dask_client: Any) -> None:
+    from cosine_cli.errors import InputError
+
+    d = files["dir"]
+    y = np.load(d / "y.npy")
+    y[150] = 0.5
+    np.save(tmp_path / "bad.npy", y)
+    messages = []
+    for engine in ("local", "dask"):
+        with pytest.raises(InputError) as info:
+            score(
+                str(d / "p.npy"),
+                str(d / "l.npy"),
+                targets=str(tmp_path / "bad.npy"),
+                loss="embedding",
+                engine=engine,
+                **({"scheduler": dask_client, "rows_per_task": 40} if engine == "dask" else {}),
+            )
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "150" in messages[0]
+
+
+def test_dask_refuses_targets_given_as_an_array(files: dict[str, Any]) -> None:
+    from cosine_cli.errors import UsageProblem
+
+    d = files["dir"]
+    with pytest.raises(UsageProblem, match="targets"):
+        score(str(d / "p.npy"), str(d / "l.npy"), targets=np.load(d / "s.npy"), engine="dask")
