@@ -197,3 +197,28 @@ def test_dask_refuses_targets_given_as_an_array(files: dict[str, Any]) -> None:
     d = files["dir"]
     with pytest.raises(UsageProblem, match="targets"):
         score(str(d / "p.npy"), str(d / "l.npy"), targets=np.load(d / "s.npy"), engine="dask")
+
+
+@pytest.mark.slow
+def test_cli_dask_evaluations_and_gates(files: dict[str, Any], dask_client: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from cosine_cli.cli import cli
+
+    d = files["dir"]
+    common = ["score", str(d / "p.npy"), str(d / "l.npy"), "--targets", str(d / "s.npy"), "--loss", "mse"]
+    common += ["--dims", "4,8", "--diff", "--json"]
+    address = dask_client.scheduler.address
+    local = CliRunner().invoke(cli, common)
+    gate = ["--gate", "by_dim.4.cos.mean >= 2"]  # cos <= 1: the gate fails on the Dask summary's number
+    on_dask = CliRunner().invoke(cli, [*common, "--engine", "dask", "--scheduler", address, "--task-rows", "40"])
+    failed = CliRunner().invoke(cli, [*common, *gate, "--engine", "dask", "--scheduler", address])
+    assert local.exit_code == 0 and on_dask.exit_code == 0, (local.stderr, on_dask.stderr)
+    want, got = json.loads(local.stdout), json.loads(on_dask.stdout)
+    for summary in (want, got):
+        summary.pop("engine", None)
+        summary["inputs"].pop("notes", None)
+    _same(got, want)
+    assert failed.exit_code == 1, failed.stderr
