@@ -194,8 +194,6 @@ def score(
         raise UsageProblem(f"unknown engine {engine!r}; expected local or dask")
     sources_given = any(hasattr(x, "chunks") and hasattr(x, "name") for x in (pred, label, weights, targets))
     evaluating = targets is not None or options.dims or diff or len(candidates) > 1 or columns.get("group_col")
-    if len(candidates) > 1:
-        threads = 1  # several candidates fold on the serial path (engines/parallel.py does not carry them)
     if not sources_given or columns or label is None or evaluating:
         # Paths, URIs, in-memory tables and arrays: through the input layer, with every option.
         return _score_inputs(
@@ -291,7 +289,10 @@ def _score_inputs(
         on_files = all(x is None or isinstance(x, (str, os.PathLike)) for x in (pred, label)) and (
             weights is None or scalar is not None or isinstance(weights, (str, os.PathLike))
         )
-        on_files = on_files and (targets is None or isinstance(targets, (str, os.PathLike)))
+        on_files = on_files and all(
+            isinstance(x, (str, os.PathLike))
+            for x in (*([] if targets is None else [targets]), *(candidates or {}).values())
+        )
         if threads != 1 and on_files:
             from .engines.parallel import available_threads, parallel_plan, score_parallel
 
@@ -312,6 +313,7 @@ def _score_inputs(
                     storage_options=storage_options,
                     threads=n,
                     targets=None if targets is None else fspath(targets),
+                    candidates={name: os.fspath(path) for name, path in (candidates or {}).items()},
                 )
         if result is None:
             result = scoring.score(sinks=sinks, collect=collect)

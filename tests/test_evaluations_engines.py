@@ -74,6 +74,10 @@ def files(tmp_path: Path) -> dict[str, Any]:
     np.save(tmp_path / "s.npy", s)
     table = pa.table({"pred": _fsl(p), "label": _fsl(lab), "y": y, "s": s, "lang": lang})
     pq.write_table(table, tmp_path / "pairs.parquet", row_group_size=20)
+    q = (p + 0.1 * rng.normal(size=(N, D))).astype(np.float32)  # a second candidate
+    np.save(tmp_path / "q.npy", q)
+    for name, x, group_rows in (("p", p, 20), ("q", q, 30), ("l", lab, 25)):  # row groups not aligned
+        pq.write_table(pa.table({"emb": _fsl(x)}), tmp_path / f"{name}.parquet", row_group_size=group_rows)
     return {"dir": tmp_path, "pairs": str(tmp_path / "pairs.parquet")}
 
 
@@ -113,6 +117,22 @@ def test_threads_change_no_evaluation(files: dict[str, Any], layout: str, chunk_
             assert threaded.extra["engine"]["ranges"] > 1, kwargs
         want = _summary(serial)
         assert {"correlation", "by_dim", "by_group", "diff"} & want.keys(), kwargs
+        _same(_summary(threaded), want)
+
+
+@pytest.mark.parametrize("ext", ["npy", "parquet"])
+@pytest.mark.parametrize("chunk_size", [7, None])
+def test_threads_change_no_candidate(files: dict[str, Any], ext: str, chunk_size: int | None) -> None:
+    d = files["dir"]
+    pred = {"base": str(d / f"p.{ext}"), "fine": str(d / f"q.{ext}")}
+    for extra in ({}, {"targets": str(d / "s.npy"), "loss": "mse", "dims": "8"}):
+        kw = {"chunk_size": chunk_size, "worst": 3, **extra}
+        serial = score(pred, str(d / f"l.{ext}"), threads=1, **kw)
+        threaded = score(pred, str(d / f"l.{ext}"), threads=4, **kw)
+        if chunk_size is not None:
+            assert threaded.extra["engine"]["ranges"] > 1
+        want = _summary(serial)
+        assert set(want["by_candidate"]) == {"base", "fine"}
         _same(_summary(threaded), want)
 
 
@@ -222,3 +242,19 @@ def test_cli_dask_evaluations_and_gates(files: dict[str, Any], dask_client: Any)
         summary["inputs"].pop("notes", None)
     _same(got, want)
     assert failed.exit_code == 1, failed.stderr
+
+
+def test_a_candidate_nan_names_the_global_row(files: dict[str, Any], tmp_path: Path) -> None:
+    from cosine_cli.errors import InputError
+
+    d = files["dir"]
+    q = np.load(d / "q.npy")
+    q[170, 3] = np.nan
+    np.save(tmp_path / "q_nan.npy", q)
+    pred = {"base": str(d / "p.npy"), "fine": str(tmp_path / "q_nan.npy")}
+    messages = []
+    for threads in (1, 4):
+        with pytest.raises(InputError) as info:
+            score(pred, str(d / "l.npy"), chunk_size=7, threads=threads)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "170" in messages[0]

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from ..accumulate import Accumulator, ScoredChunk, reduce_loss
 from ..errors import InputError
-from ..inputs import InputOptions, Inputs, open_inputs
+from ..inputs import InputOptions, Inputs, open_candidate, open_inputs
 from ..pipeline import ScoreOptions, ScoreResult, Scoring, Sink, inputs_info, source_info
 from ..readers.base import DEFAULT_CHUNK_BYTES
 from ..sketch import WorstK
@@ -69,21 +69,22 @@ class _Paths:
     storage_options: Mapping[str, Any] | None
     scalar: float | None  #: a weight given as a number (the same for every range)
     targets: str | None = None  #: --targets FILE (issue 12); --target-col / --group-col ride in opts
+    #: several candidates (issue 12): PRED's name, and the other candidates (name, path)
+    pred_name: str | None = None
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
 def parallel_plan(inputs: Inputs, scoring: Scoring, opts: InputOptions) -> list[tuple[int, int]] | None:
     """The row ranges to score in parallel, or None when these inputs take the serial path:
     an input that cannot be read by row range (CSV, JSON, standard input, a Fortran-order or
     0-d ``.npy``), rows paired by id, vectors not one per row of a 2-D layout, a single weight
-    read from a file, several candidates, or too few rows to cut."""
+    read from a file, or too few rows to cut."""
     if opts.join_on_id or any(not c.format.ranged or c.location.is_stdin for c in inputs.closers):
         return None
     layout = scoring.layout
     if len(layout.shape) != 2 or layout.chunk_axis != 0 or layout.axis != 1:
         return None
     if scoring.plan is not None and scoring.plan.mode == "scalar":
-        return None
-    if scoring.candidates:  # several candidates fold on the serial path (api.score keeps threads=1 for them)
         return None
     sources = [inputs.pred, inputs.label, *([inputs.weights] if inputs.weights is not None else [])]
     if any(getattr(s, "fortran_order", False) for s in sources):
@@ -126,6 +127,15 @@ def _score_range(paths: _Paths, start: int, stop: int) -> tuple[list[ScoredChunk
             if hasattr(c.reader, "read_ahead"):
                 c.reader.read_ahead = False
         weights = inputs.weights if inputs.weights is not None else paths.scalar
+        others = tuple(
+            (
+                name,
+                open_candidate(
+                    path, paths.opts, inputs, storage_options=paths.storage_options, row_range=(start, stop)
+                ),
+            )
+            for name, path in paths.candidates
+        )
         scoring = Scoring.of(
             inputs.pred,
             inputs.label,
@@ -134,6 +144,8 @@ def _score_range(paths: _Paths, start: int, stop: int) -> tuple[list[ScoredChunk
             ids=inputs.ids,
             targets=inputs.targets,
             groups=inputs.groups,
+            candidates=others,
+            pred_name=paths.pred_name,
         )
         evals = scoring.evaluations()
         fed = None if evals is None else RangeEvaluations(evals, start)
@@ -166,6 +178,7 @@ def score_parallel(
     storage_options: Mapping[str, Any] | None = None,
     threads: int,
     targets: str | None = None,
+    candidates: Mapping[str, str] | None = None,
 ) -> ScoreResult:
     """Score ``ranges`` of the inputs (opened once by the caller, who closes them) on ``threads``
     pool threads; the result is the serial path's (see the module docstring)."""
@@ -183,6 +196,8 @@ def score_parallel(
         storage_options,
         float(weights) if isinstance(weights, (int, float)) else None,
         targets,
+        scoring.pred_name,
+        tuple(list((candidates or {}).items())[1:]),
     )
     sinks = list(sinks)
     acc = Accumulator(worst=WorstK(options.worst))
@@ -224,6 +239,11 @@ def score_parallel(
         losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
     if scoring.targets is not None:
         info["targets"] = source_info(scoring.targets, vectors=False)
+    if scoring.candidates:
+        info["candidates"] = {
+            scoring.pred_name or scoring.pred.name: source_info(scoring.pred),
+            **{name: source_info(src) for name, src in scoring.candidates},
+        }
     extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar)
     extra["engine"] = {"name": "local", "threads": threads, "ranges": len(ranges)}
     return ScoreResult(
