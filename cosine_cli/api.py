@@ -174,6 +174,8 @@ def score(
             raise UsageProblem("engine 'dask' reads files: pass paths or URIs (PRED and LABEL), not arrays")
         if targets is not None and not isinstance(targets, (str, os.PathLike)):
             raise UsageProblem("engine 'dask' reads files: pass {targets} as a path or URI, not an array")
+        if not all(isinstance(x, (str, os.PathLike)) for x in candidates.values()):
+            raise UsageProblem("engine 'dask' reads files: pass every candidate as a path or URI, not an array")
         return score_dask(
             os.fspath(pred),  # type: ignore[arg-type]
             os.fspath(label),  # type: ignore[arg-type]
@@ -187,6 +189,7 @@ def score(
             output_dir=output_dir,
             notify=notify,
             targets=None if targets is None else os.fspath(targets),
+            candidates={name: os.fspath(path) for name, path in candidates.items()},
         )
     if threads is not None and threads < 1:
         raise UsageProblem(f"threads must be at least 1, not {threads}")

@@ -40,8 +40,6 @@ def check_score_options(
         raise UsageProblem("{target_col} names a column of a table; targets= given as an array needs no column")
     if candidates > 1 and label is None:
         raise UsageProblem("several candidates are scored against one reference: give LABEL")
-    if candidates > 1 and engine == "dask":
-        raise UsageProblem("several candidates are not available with {engine} dask yet; use the local engine")
     if weights is not None and weight is not None:
         raise UsageProblem("use either {weights} FILE or {weight} VALUE, not both")
     if label is None and not (cols.get("pred_col") and cols.get("label_col")):

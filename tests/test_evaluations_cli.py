@@ -263,13 +263,6 @@ def test_unknown_slice_metric_is_a_usage_error(data: dict[str, Any]) -> None:
     assert r.exit_code == 2
 
 
-def test_dask_refuses_several_candidates(data: dict[str, Any]) -> None:
-    # the other evaluations run on Dask (tests/test_evaluations_engines.py); several candidates do not yet
-    r = run(path(data, "p"), "fine=" + path(data, "q"), "--label", path(data, "l"), "--engine", "dask")
-    assert r.exit_code == 2 and "several candidates" in r.stderr and "dask" in r.stderr
-    assert r.stdout == ""
-
-
 def test_reports_show_the_slices(data: dict[str, Any]) -> None:
     pairs = str(data["dir"] / "pairs.parquet")
     out = data["dir"]

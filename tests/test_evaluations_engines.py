@@ -1,6 +1,6 @@
 """Issue 12's evaluations on the engines: the local thread pool of row ranges (engines/parallel.py) and
 Dask (engines/dask_engine.py) give the serial path's summary (--targets / --target-col with
---loss embedding and mse, correlation, --dims, --group-col, --diff)."""
+--loss embedding and mse, correlation, --dims, --group-col, --diff, several candidates)."""
 
 from __future__ import annotations
 
@@ -258,3 +258,40 @@ def test_a_candidate_nan_names_the_global_row(files: dict[str, Any], tmp_path: P
             score(pred, str(d / "l.npy"), chunk_size=7, threads=threads)
         messages.append(str(info.value))
     assert messages[0] == messages[1] and "170" in messages[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ext", ["npy", "parquet"])
+def test_dask_gives_the_local_candidates(files: dict[str, Any], ext: str, dask_client: Any) -> None:
+    d = files["dir"]
+    pred = {"base": str(d / f"p.{ext}"), "fine": str(d / f"q.{ext}")}
+    for extra in ({}, {"targets": str(d / "s.npy"), "loss": "mse", "dims": "8", "diff": True}):
+        kw = {"worst": 3, **extra}
+        local = score(pred, str(d / f"l.{ext}"), threads=1, **kw)
+        on_dask = score(pred, str(d / f"l.{ext}"), engine="dask", scheduler=dask_client, rows_per_task=40, **kw)
+        assert on_dask.extra["engine"]["tasks"] > 1
+        want = _summary(local)
+        assert set(want["by_candidate"]) == {"base", "fine"}
+        _same(_summary(on_dask), want)
+
+
+@pytest.mark.slow
+def test_cli_dask_candidates(files: dict[str, Any], dask_client: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from cosine_cli.cli import cli
+
+    d = files["dir"]
+    common = ["score", str(d / "p.npy"), "fine=" + str(d / "q.npy"), "--label", str(d / "l.npy"), "--json"]
+    local = CliRunner().invoke(cli, common)
+    address = dask_client.scheduler.address
+    on_dask = CliRunner().invoke(cli, [*common, "--engine", "dask", "--scheduler", address, "--task-rows", "40"])
+    assert local.exit_code == 0 and on_dask.exit_code == 0, (local.stderr, on_dask.stderr)
+    want, got = json.loads(local.stdout), json.loads(on_dask.stdout)
+    for summary in (want, got):
+        summary.pop("engine", None)
+        summary["inputs"].pop("notes", None)
+    assert "fine" in got["by_candidate"] and len(got["by_candidate"]) == 2
+    _same(got, want)

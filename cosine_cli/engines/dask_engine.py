@@ -31,7 +31,7 @@ from .. import remote
 from ..accumulate import Accumulator, ScoredChunk, reduce_loss
 from ..errors import InputError, UsageProblem
 from ..formats import FORMATS
-from ..inputs import InputOptions, Inputs, open_inputs
+from ..inputs import InputOptions, Inputs, open_candidate, open_inputs
 from ..pipeline import Layout, ScoreOptions, ScoreResult, Scoring, source_info
 from ..sketch import WorstK
 from .range_evals import GlobalRowsError, RangeEvaluations
@@ -63,6 +63,9 @@ class Task:
     #: --targets FILE (issue 12); --target-col and --group-col ride in ``inputs``, --dims, --diff and
     #: --margin in ``options``
     targets: str | None = None
+    #: several candidates: PRED's name and the other candidates (name, path), read with the same range
+    pred_name: str | None = None
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
 #: what a task returns: its index, its Accumulator and its Evaluations (None when none is asked for)
@@ -95,6 +98,15 @@ def _score_range(task: Task) -> TaskResult:
     scalar = task.weights if isinstance(task.weights, float) else None
     acc = Accumulator(worst=WorstK(task.options.worst))
     try:
+        others = tuple(
+            (
+                name,
+                open_candidate(
+                    path, task.inputs, inputs, storage_options=task.storage_options, row_range=(task.start, task.stop)
+                ),
+            )
+            for name, path in task.candidates
+        )
         scoring = Scoring.of(
             inputs.pred,
             inputs.label,
@@ -103,6 +115,8 @@ def _score_range(task: Task) -> TaskResult:
             ids=inputs.ids,
             targets=inputs.targets,
             groups=inputs.groups,
+            candidates=others,
+            pred_name=task.pred_name,
         )
         evals = scoring.evaluations()
         fed = None if evals is None else RangeEvaluations(evals, task.vector_offset)
@@ -187,6 +201,8 @@ class _Plan:
     storage_options: Mapping[str, Any] | None
     options: ScoreOptions
     targets: str | None = None
+    pred_name: str | None = None
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
 def score_dask(
@@ -203,6 +219,7 @@ def score_dask(
     output_dir: str | None = None,
     notify: Any = None,
     targets: str | None = None,
+    candidates: Mapping[str, str] | None = None,
 ) -> ScoreResult:
     """Score ``pred`` against ``label`` (paths or URIs) on a Dask cluster; see the module docstring."""
     if options.reduction == "none" and output_dir is None:
@@ -218,11 +235,17 @@ def score_dask(
         storage_options,
         options,
         None if targets is None else os.fspath(targets),
+        next(iter(candidates)) if candidates else None,
+        tuple((name, os.fspath(path)) for name, path in list((candidates or {}).items())[1:]),
     )
     # The client opens every input once, as the local engine would, for what the plan needs:
     # row counts, row-group starts, and the summary's description of each input.
     opened = _open(plan, None, notify)
     try:
+        others = tuple(
+            (name, open_candidate(path, plan.inputs, opened, storage_options=storage_options, notify=notify))
+            for name, path in plan.candidates
+        )
         for c in opened.closers:
             if not c.format.ranged:
                 raise UsageProblem(
@@ -243,7 +266,7 @@ def score_dask(
                 )
         assert rows is not None
         # the per-row columns (targets, groups) and --dims are checked once here, before any task runs
-        Scoring.of(p, t, options=options, targets=opened.targets, groups=opened.groups)
+        Scoring.of(p, t, options=options, targets=opened.targets, groups=opened.groups, candidates=others)
         info = {
             "pred": source_info(p),
             "label": source_info(t),
@@ -254,6 +277,11 @@ def score_dask(
         }
         if opened.targets is not None:
             info["targets"] = source_info(opened.targets, vectors=False)
+        if others:
+            info["candidates"] = {
+                plan.pred_name or p.name: source_info(p),
+                **{name: source_info(src) for name, src in others},
+            }
         row_bytes = max(1, int(np.prod([d or 1 for d in p.shape[1:]], dtype=np.int64)) * np.dtype(p.dtype).itemsize)
         # row-group starts are read while the inputs are open
         ranges = plan_inputs(p, t, w, rows, rows_per_task or max(1, TASK_BYTES // row_bytes))
@@ -279,6 +307,8 @@ def score_dask(
             options,
             output,
             plan.targets,
+            plan.pred_name,
+            plan.candidates,
         )
         for i, (s, e) in enumerate(ranges)
     ]
