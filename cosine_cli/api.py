@@ -172,6 +172,10 @@ def score(
 
         if not is_path or label is None or not (file_weights or scalar_weights):
             raise UsageProblem("engine 'dask' reads files: pass paths or URIs (PRED and LABEL), not arrays")
+        if targets is not None and not isinstance(targets, (str, os.PathLike)):
+            raise UsageProblem("engine 'dask' reads files: pass {targets} as a path or URI, not an array")
+        if not all(isinstance(x, (str, os.PathLike)) for x in candidates.values()):
+            raise UsageProblem("engine 'dask' reads files: pass every candidate as a path or URI, not an array")
         return score_dask(
             os.fspath(pred),  # type: ignore[arg-type]
             os.fspath(label),  # type: ignore[arg-type]
@@ -184,6 +188,8 @@ def score(
             rows_per_task=rows_per_task,
             output_dir=output_dir,
             notify=notify,
+            targets=None if targets is None else os.fspath(targets),
+            candidates={name: os.fspath(path) for name, path in candidates.items()},
         )
     if threads is not None and threads < 1:
         raise UsageProblem(f"threads must be at least 1, not {threads}")
@@ -191,8 +197,6 @@ def score(
         raise UsageProblem(f"unknown engine {engine!r}; expected local or dask")
     sources_given = any(hasattr(x, "chunks") and hasattr(x, "name") for x in (pred, label, weights, targets))
     evaluating = targets is not None or options.dims or diff or len(candidates) > 1 or columns.get("group_col")
-    if evaluating:
-        threads = 1  # the evaluations fold in the serial path (engines/parallel.py does not carry them)
     if not sources_given or columns or label is None or evaluating:
         # Paths, URIs, in-memory tables and arrays: through the input layer, with every option.
         return _score_inputs(
@@ -288,6 +292,10 @@ def _score_inputs(
         on_files = all(x is None or isinstance(x, (str, os.PathLike)) for x in (pred, label)) and (
             weights is None or scalar is not None or isinstance(weights, (str, os.PathLike))
         )
+        on_files = on_files and all(
+            isinstance(x, (str, os.PathLike))
+            for x in (*([] if targets is None else [targets]), *(candidates or {}).values())
+        )
         if threads != 1 and on_files:
             from .engines.parallel import available_threads, parallel_plan, score_parallel
 
@@ -307,6 +315,8 @@ def _score_inputs(
                     collect=collect,
                     storage_options=storage_options,
                     threads=n,
+                    targets=None if targets is None else fspath(targets),
+                    candidates={name: os.fspath(path) for name, path in (candidates or {}).items()},
                 )
         if result is None:
             result = scoring.score(sinks=sinks, collect=collect)

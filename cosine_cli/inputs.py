@@ -334,13 +334,21 @@ def open_candidate(
     *,
     storage_options: Mapping[str, Any] | None = None,
     notify: Notify | None = None,
+    row_range: tuple[int, int] | None = None,
 ) -> Any:
     """One more candidate scored against the LABEL of ``inputs`` (``cosloss score CAND... --label REF``):
-    opened as PRED is (its format, ``pred_col`` / ``columns``, its encoding); closed with ``inputs``."""
+    opened as PRED is (its format, ``pred_col`` / ``columns``, its encoding); closed with ``inputs``.
+    ``row_range``: only rows [start, stop), as :func:`open_inputs` (a range of the thread pool)."""
     if opts.join_on_id:
         raise UsageProblem("{join_on_id} pairs one PRED with LABEL; several candidates are paired by position")
     opened = open_any(
-        path, opts.pred_format, opts, member=opts.pred_col, storage_options=storage_options, notify=notify
+        path,
+        opts.pred_format,
+        opts,
+        member=opts.pred_col,
+        row_range=row_range,
+        storage_options=storage_options,
+        notify=notify,
     )
     inputs.closers.append(opened)
     reader = opened.reader

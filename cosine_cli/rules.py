@@ -40,12 +40,6 @@ def check_score_options(
         raise UsageProblem("{target_col} names a column of a table; targets= given as an array needs no column")
     if candidates > 1 and label is None:
         raise UsageProblem("several candidates are scored against one reference: give LABEL")
-    evaluating = has_targets or dims or diff or candidates > 1 or bool(cols.get("group_col"))
-    if evaluating and engine == "dask":
-        raise UsageProblem(
-            "{targets}, {target_col}, {group_col}, {dims}, {diff} and several candidates are not available "
-            "with {engine} dask yet; use the local engine"
-        )
     if weights is not None and weight is not None:
         raise UsageProblem("use either {weights} FILE or {weight} VALUE, not both")
     if label is None and not (cols.get("pred_col") and cols.get("label_col")):

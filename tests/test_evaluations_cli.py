@@ -263,11 +263,6 @@ def test_unknown_slice_metric_is_a_usage_error(data: dict[str, Any]) -> None:
     assert r.exit_code == 2
 
 
-def test_dask_refuses_the_evaluations(data: dict[str, Any]) -> None:
-    r = run(path(data, "p"), path(data, "l"), "--dims", "4", "--engine", "dask")
-    assert r.exit_code == 2 and "dask" in r.stderr
-
-
 def test_reports_show_the_slices(data: dict[str, Any]) -> None:
     pairs = str(data["dir"] / "pairs.parquet")
     out = data["dir"]

@@ -4,8 +4,10 @@ The client opens the inputs once, as the local engine does, for their row counts
 and row-group starts, and plans row ranges (:mod:`.ranges`). Each task opens its
 range of every input through the same readers with the same options
 (:func:`cosine_cli.inputs.open_inputs` with ``row_range``), scores it with
-:func:`cosine_cli.pipeline.score_sources` -- the local engine's code -- and
-returns its :class:`~cosine_cli.accumulate.Accumulator`. Engines plan and run;
+:class:`cosine_cli.pipeline.Scoring` -- the local engine's code -- and
+returns its :class:`~cosine_cli.accumulate.Accumulator` and, when the run asks for them, its
+:class:`~cosine_cli.evaluations.Evaluations` (issue 12: correlation, by_dim, by_group, diff), whose
+rows count from the start of the inputs (:mod:`.range_evals`). Engines plan and run;
 they do not read. The client merges the
 accumulators in task order and reduces once, so the numbers are the local
 engine's (float64 compensated sums; only the order of a few additions differs).
@@ -29,8 +31,10 @@ from .. import remote
 from ..accumulate import Accumulator, ScoredChunk, reduce_loss
 from ..errors import InputError, UsageProblem
 from ..formats import FORMATS
-from ..inputs import InputOptions, Inputs, open_inputs
-from ..pipeline import Layout, ScoreOptions, ScoreResult, score_sources, source_info
+from ..inputs import InputOptions, Inputs, open_candidate, open_inputs
+from ..pipeline import Layout, ScoreOptions, ScoreResult, Scoring, source_info
+from ..sketch import WorstK
+from .range_evals import GlobalRowsError, RangeEvaluations
 from .ranges import in_global_rows, plan_inputs
 
 __all__ = ["score_dask", "run_task", "TASK_BYTES"]
@@ -56,10 +60,20 @@ class Task:
     storage_options: Mapping[str, Any] | None
     options: ScoreOptions
     output: tuple[Any, str] | None = None  #: (file system, directory) for per-vector parts
+    #: --targets FILE (issue 12); --target-col and --group-col ride in ``inputs``, --dims, --diff and
+    #: --margin in ``options``
+    targets: str | None = None
+    #: several candidates: PRED's name and the other candidates (name, path), read with the same range
+    pred_name: str | None = None
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
-def run_task(task: Task) -> tuple[int, Accumulator]:
-    """Score one range on a worker; returns (task index, its accumulator)."""
+#: what a task returns: its index, its Accumulator and its Evaluations (None when none is asked for)
+TaskResult = tuple[int, Accumulator, Any]
+
+
+def run_task(task: Task) -> TaskResult:
+    """Score one range on a worker; returns (task index, its accumulator, its evaluations)."""
     return _score_range(task)
 
 
@@ -74,22 +88,49 @@ def _open(task_or_plan: Any, row_range: tuple[int, int] | None, notify: Any = No
         row_range=row_range,
         storage_options=t.storage_options,
         notify=notify,
+        targets=t.targets,
     )
 
 
-def _score_range(task: Task) -> tuple[int, Accumulator]:
+def _score_range(task: Task) -> TaskResult:
     parts: list[ScoredChunk] = []
     inputs = _open(task, (task.start, task.stop))
     scalar = task.weights if isinstance(task.weights, float) else None
+    acc = Accumulator(worst=WorstK(task.options.worst))
     try:
-        result = score_sources(
+        others = tuple(
+            (
+                name,
+                open_candidate(
+                    path, task.inputs, inputs, storage_options=task.storage_options, row_range=(task.start, task.stop)
+                ),
+            )
+            for name, path in task.candidates
+        )
+        scoring = Scoring.of(
             inputs.pred,
             inputs.label,
             options=task.options,
             weights=inputs.weights if inputs.weights is not None else scalar,
-            sinks=[parts.append] if task.output else (),
             ids=inputs.ids,
+            targets=inputs.targets,
+            groups=inputs.groups,
+            candidates=others,
+            pred_name=task.pred_name,
         )
+        evals = scoring.evaluations()
+        fed = None if evals is None else RangeEvaluations(evals, task.vector_offset)
+        vectors = 0
+        for chunk in scoring.chunks(fed):  # Scoring.score's loop, with the evaluations counted in global rows
+            acc.update(chunk)
+            vectors += len(chunk)
+            if task.output:
+                parts.append(chunk)
+        if not vectors:
+            raise InputError("has no vectors to score (0 rows)", source=inputs.pred.name)
+        evals = None if fed is None else fed.finish()  # a worker's Spearman spill file travels as arrays
+    except GlobalRowsError as exc:
+        raise exc.error from None
     except InputError as exc:
         shifted = in_global_rows(exc, task.vector_offset)
         if shifted is exc:
@@ -100,7 +141,8 @@ def _score_range(task: Task) -> tuple[int, Accumulator]:
             c.close()
     if task.output is not None:
         _write_part(task, parts)
-    return task.index, result.stats
+    acc.worst.rows = acc.worst.rows + task.vector_offset  # the range's rows -> the inputs' rows
+    return task.index, acc, evals
 
 
 def _write_part(task: Task, parts: list[ScoredChunk]) -> None:
@@ -158,6 +200,9 @@ class _Plan:
     inputs: InputOptions
     storage_options: Mapping[str, Any] | None
     options: ScoreOptions
+    targets: str | None = None
+    pred_name: str | None = None
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
 def score_dask(
@@ -173,6 +218,8 @@ def score_dask(
     rows_per_task: int | None = None,
     output_dir: str | None = None,
     notify: Any = None,
+    targets: str | None = None,
+    candidates: Mapping[str, str] | None = None,
 ) -> ScoreResult:
     """Score ``pred`` against ``label`` (paths or URIs) on a Dask cluster; see the module docstring."""
     if options.reduction == "none" and output_dir is None:
@@ -180,11 +227,25 @@ def score_dask(
     w_arg: str | float | None = (
         None if weights is None else (float(weights) if isinstance(weights, (int, float)) else os.fspath(weights))
     )
-    plan = _Plan(os.fspath(pred), os.fspath(label), w_arg, inputs or InputOptions(), storage_options, options)
+    plan = _Plan(
+        os.fspath(pred),
+        os.fspath(label),
+        w_arg,
+        inputs or InputOptions(),
+        storage_options,
+        options,
+        None if targets is None else os.fspath(targets),
+        next(iter(candidates)) if candidates else None,
+        tuple((name, os.fspath(path)) for name, path in list((candidates or {}).items())[1:]),
+    )
     # The client opens every input once, as the local engine would, for what the plan needs:
     # row counts, row-group starts, and the summary's description of each input.
     opened = _open(plan, None, notify)
     try:
+        others = tuple(
+            (name, open_candidate(path, plan.inputs, opened, storage_options=storage_options, notify=notify))
+            for name, path in plan.candidates
+        )
         for c in opened.closers:
             if not c.format.ranged:
                 raise UsageProblem(
@@ -204,6 +265,8 @@ def score_dask(
                     source=side.name,
                 )
         assert rows is not None
+        # the per-row columns (targets, groups) and --dims are checked once here, before any task runs
+        Scoring.of(p, t, options=options, targets=opened.targets, groups=opened.groups, candidates=others)
         info = {
             "pred": source_info(p),
             "label": source_info(t),
@@ -212,6 +275,13 @@ def score_dask(
             else (source_info(w, vectors=False) if w is not None else None),
             "notes": list(opened.notes),
         }
+        if opened.targets is not None:
+            info["targets"] = source_info(opened.targets, vectors=False)
+        if others:
+            info["candidates"] = {
+                plan.pred_name or p.name: source_info(p),
+                **{name: source_info(src) for name, src in others},
+            }
         row_bytes = max(1, int(np.prod([d or 1 for d in p.shape[1:]], dtype=np.int64)) * np.dtype(p.dtype).itemsize)
         # row-group starts are read while the inputs are open
         ranges = plan_inputs(p, t, w, rows, rows_per_task or max(1, TASK_BYTES // row_bytes))
@@ -236,17 +306,25 @@ def score_dask(
             storage_options,
             options,
             output,
+            plan.targets,
+            plan.pred_name,
+            plan.candidates,
         )
         for i, (s, e) in enumerate(ranges)
     ]
     with _client(scheduler, workers) as client:
         futures = client.map(run_task, tasks, pure=False)
-        results = dict(client.gather(futures))
+        results = {index: (task_acc, task_evals) for index, task_acc, task_evals in client.gather(futures)}
         address = client.scheduler.address if hasattr(client, "scheduler") else None
-    acc = Accumulator()
+    acc = Accumulator(worst=WorstK(options.worst))
+    evals: Any = None
     for i in range(len(tasks)):  # task order: the same merge whatever finished first
-        acc.merge(results[i])
+        task_acc, task_evals = results[i]
+        acc.merge(task_acc)
+        if task_evals is not None:
+            evals = task_evals if evals is None else evals.merge(task_evals)
     scalar = w_arg if isinstance(w_arg, float) else None
+    extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar)
     return ScoreResult(
         loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
         options=options,
@@ -254,11 +332,12 @@ def score_dask(
         inputs=info,
         loss_shape=tuple(int(d) for d in (rows, *layout.loss_shape[1:])),  # type: ignore[arg-type]
         extra={
+            **extra,
             "engine": {
                 "name": "dask",
                 "tasks": len(tasks),
                 "scheduler": address,
                 **({"output": output_dir} if output_dir else {}),
-            }
+            },
         },
     )

@@ -33,10 +33,11 @@ from numpy.typing import NDArray
 
 from ..accumulate import Accumulator, ScoredChunk, reduce_loss
 from ..errors import InputError
-from ..inputs import InputOptions, Inputs, open_inputs
-from ..pipeline import ScoreOptions, ScoreResult, Scoring, Sink, inputs_info
+from ..inputs import InputOptions, Inputs, open_candidate, open_inputs
+from ..pipeline import ScoreOptions, ScoreResult, Scoring, Sink, inputs_info, source_info
 from ..readers.base import DEFAULT_CHUNK_BYTES
 from ..sketch import WorstK
+from .range_evals import GlobalRowsError, RangeEvaluations
 from .ranges import in_global_rows, plan_inputs
 
 __all__ = ["available_threads", "parallel_plan", "score_parallel", "RANGE_CHUNKS", "MIN_RANGE_BYTES"]
@@ -67,6 +68,10 @@ class _Paths:
     options: ScoreOptions
     storage_options: Mapping[str, Any] | None
     scalar: float | None  #: a weight given as a number (the same for every range)
+    targets: str | None = None  #: --targets FILE (issue 12); --target-col / --group-col ride in opts
+    #: several candidates (issue 12): PRED's name, and the other candidates (name, path)
+    pred_name: str | None = None
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
 def parallel_plan(inputs: Inputs, scoring: Scoring, opts: InputOptions) -> list[tuple[int, int]] | None:
@@ -104,8 +109,9 @@ def _owned(chunk: ScoredChunk, offset: int) -> ScoredChunk:
     return chunk
 
 
-def _score_range(paths: _Paths, start: int, stop: int) -> list[ScoredChunk]:
-    """Open rows [start, stop) of every input (on a pool thread) and score them into a buffer."""
+def _score_range(paths: _Paths, start: int, stop: int) -> tuple[list[ScoredChunk], Any]:
+    """Open rows [start, stop) of every input (on a pool thread) and score them into a buffer;
+    also the range's :class:`~cosine_cli.evaluations.Evaluations` (None when none is asked for)."""
     inputs = open_inputs(
         paths.pred,
         paths.label,
@@ -114,14 +120,39 @@ def _score_range(paths: _Paths, start: int, stop: int) -> list[ScoredChunk]:
         skip_nulls=paths.options.nan_policy == "skip",
         row_range=(start, stop),
         storage_options=paths.storage_options,
+        targets=paths.targets,
     )
     try:
         for c in inputs.closers:  # the pool already overlaps reading and computing
             if hasattr(c.reader, "read_ahead"):
                 c.reader.read_ahead = False
         weights = inputs.weights if inputs.weights is not None else paths.scalar
-        scoring = Scoring.of(inputs.pred, inputs.label, options=paths.options, weights=weights, ids=inputs.ids)
-        return [_owned(chunk, start) for chunk in scoring.chunks()]
+        others = tuple(
+            (
+                name,
+                open_candidate(
+                    path, paths.opts, inputs, storage_options=paths.storage_options, row_range=(start, stop)
+                ),
+            )
+            for name, path in paths.candidates
+        )
+        scoring = Scoring.of(
+            inputs.pred,
+            inputs.label,
+            options=paths.options,
+            weights=weights,
+            ids=inputs.ids,
+            targets=inputs.targets,
+            groups=inputs.groups,
+            candidates=others,
+            pred_name=paths.pred_name,
+        )
+        evals = scoring.evaluations()
+        fed = None if evals is None else RangeEvaluations(evals, start)
+        chunks = [_owned(chunk, start) for chunk in scoring.chunks(fed)]
+        return chunks, None if fed is None else fed.finish()
+    except GlobalRowsError as exc:
+        raise exc.error from None
     except InputError as exc:
         shifted = in_global_rows(exc, start)
         if shifted is exc:
@@ -146,6 +177,8 @@ def score_parallel(
     collect: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     threads: int,
+    targets: str | None = None,
+    candidates: Mapping[str, str] | None = None,
 ) -> ScoreResult:
     """Score ``ranges`` of the inputs (opened once by the caller, who closes them) on ``threads``
     pool threads; the result is the serial path's (see the module docstring)."""
@@ -162,6 +195,9 @@ def score_parallel(
         options,
         storage_options,
         float(weights) if isinstance(weights, (int, float)) else None,
+        targets,
+        scoring.pred_name,
+        tuple(list((candidates or {}).items())[1:]),
     )
     sinks = list(sinks)
     acc = Accumulator(worst=WorstK(options.worst))
@@ -169,7 +205,8 @@ def score_parallel(
         getattr(sink, "begin", lambda total: None)(scoring.total)
     kept: list[NDArray[np.float64]] = []
     todo = iter(ranges)
-    pending: deque[Future[list[ScoredChunk]]] = deque()
+    pending: deque[Future[tuple[list[ScoredChunk], Any]]] = deque()
+    evals: Any = None  #: the evaluations of the ranges so far, merged in range order
     pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="cosloss-range")
     try:
 
@@ -182,8 +219,10 @@ def score_parallel(
             submit()
         offset = 0
         while pending:
-            chunks = pending.popleft().result()  # in range order: the first bad range's error is raised
+            chunks, range_evals = pending.popleft().result()  # in range order: the first bad range's error is raised
             submit()
+            if range_evals is not None:
+                evals = range_evals if evals is None else evals.merge(range_evals)
             for chunk in chunks:
                 acc.update(chunk)
                 for sink in sinks:
@@ -191,13 +230,22 @@ def score_parallel(
                 if collect:
                     kept.append(chunk.weighted_loss)
                 offset += len(chunk)
-            del chunks
+            del chunks, range_evals
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     loss_shape = (int(offset), *[int(d) for d in layout.loss_shape[1:] if d is not None])
     losses = None
     if collect:
         losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
+    if scoring.targets is not None:
+        info["targets"] = source_info(scoring.targets, vectors=False)
+    if scoring.candidates:
+        info["candidates"] = {
+            scoring.pred_name or scoring.pred.name: source_info(scoring.pred),
+            **{name: source_info(src) for name, src in scoring.candidates},
+        }
+    extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar)
+    extra["engine"] = {"name": "local", "threads": threads, "ranges": len(ranges)}
     return ScoreResult(
         loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
         options=options,
@@ -205,5 +253,5 @@ def score_parallel(
         inputs=info,
         loss_shape=loss_shape,
         losses=losses,
-        extra={"engine": {"name": "local", "threads": threads, "ranges": len(ranges)}},
+        extra=extra,
     )
