@@ -20,8 +20,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -31,8 +29,6 @@ __all__ = [
     "histogram_svg",
     "render_html",
     "render_error_html",
-    "write_html",
-    "write_text_atomic",
 ]
 
 #: The bars' fill: fixed and distinctive, so that a screenshot test can find the bars by colour.
@@ -467,33 +463,6 @@ def render_error_html(message: str, *, exit_code: int = 3, inputs: Sequence[str 
         f'<section id="error"><h2>Error</h2><p class="message mono">{_e(message)}</p></section>',
     ]
     return _page(f"cosloss: RUN FAILED: {message}", body)
-
-
-def write_text_atomic(text: str, path: str) -> None:
-    """Write ``path`` whole or not at all: a temporary file beside it, then a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".cosloss-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_html(d: Mapping[str, Any], path: str) -> None:
-    write_text_atomic(render_html(d), path)
 
 
 def render_report(summary: Any) -> str:

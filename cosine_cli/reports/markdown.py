@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 from ..report import QUANTILE_KEYS, gate_rows, histogram_rows
 
-__all__ = ["mermaid_histogram", "render_markdown", "slice_tables", "write_markdown"]
+__all__ = ["mermaid_histogram", "render_markdown", "slice_tables"]
 
 _SLICES = (("by_dim", "dim"), ("by_group", "group"), ("by_candidate", "candidate"))
 _SLICE_COLUMNS = ("rows", "loss", "cos.mean", "cos.min", "cos.p01", "cos.p50", "cos.max")
@@ -119,11 +118,3 @@ def slice_tables(d: dict[str, Any]) -> list[str]:
             cells = [f"`{_cell(name)}`", *(_num(_dotted(entry, c)) for c in cols)]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
-
-
-def write_markdown(d: dict[str, Any], path: str) -> None:
-    """Write (or, for the file ``$GITHUB_STEP_SUMMARY`` names, append: other steps write there too)."""
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY") or ""
-    append = bool(summary_file) and os.path.abspath(summary_file) == os.path.abspath(path)
-    with open(path, "a" if append else "w", encoding="utf-8") as f:
-        f.write(render_markdown(d))
