@@ -519,9 +519,22 @@ class Scoring:
         )
         return evals if evals.active else None
 
+    def inputs_info(self) -> dict[str, Any]:
+        """The summary's ``inputs``, the same whichever engine ran: each side, the weights, the
+        targets and the candidates."""
+        info = inputs_info(self.pred, self.label, self.weights, self)
+        if self.targets is not None:
+            info["targets"] = source_info(self.targets, vectors=False)
+        if self.candidates:
+            info["candidates"] = {
+                self.pred_name or self.pred.name: source_info(self.pred),
+                **{name: source_info(src) for name, src in self.candidates},
+            }
+        return info
+
     def score(self, *, sinks: Iterable[Sink] = (), collect: bool = False) -> ScoreResult:
         """Fold every chunk, in order, into one Accumulator and the sinks (see score_sources)."""
-        pred, label, weights, options = self.pred, self.label, self.weights, self.options
+        pred, options = self.pred, self.options
         layout, scalar = self.layout, self.scalar
         sinks = list(sinks)
         acc = Accumulator(worst=WorstK(options.worst))
@@ -541,17 +554,10 @@ class Scoring:
             raise InputError("has no vectors to score (0 rows)", source=pred.name)
 
         loss_shape = tuple(int(d) if d is not None else (offset // max(layout.per_row, 1)) for d in layout.loss_shape)
-        inputs = inputs_info(pred, label, weights, self)
+        inputs = self.inputs_info()
         losses = None
         if collect:
             losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
-        if self.targets is not None:
-            inputs["targets"] = source_info(self.targets, vectors=False)
-        if self.candidates:
-            inputs["candidates"] = {
-                self.pred_name or pred.name: source_info(pred),
-                **{name: source_info(src) for name, src in self.candidates},
-            }
         return ScoreResult(
             loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
             options=options,

@@ -32,7 +32,7 @@ from ..accumulate import Accumulator, ScoredChunk, reduce_loss
 from ..errors import InputError, UsageProblem
 from ..formats import FORMATS
 from ..inputs import InputOptions, Inputs, open_candidate, open_inputs
-from ..pipeline import Layout, ScoreOptions, ScoreResult, Scoring, source_info
+from ..pipeline import Layout, ScoreOptions, ScoreResult, Scoring
 from ..sketch import WorstK
 from .range_evals import GlobalRowsError, RangeEvaluations
 from .ranges import in_global_rows, plan_inputs
@@ -266,22 +266,17 @@ def score_dask(
                 )
         assert rows is not None
         # the per-row columns (targets, groups) and --dims are checked once here, before any task runs
-        Scoring.of(p, t, options=options, targets=opened.targets, groups=opened.groups, candidates=others)
-        info = {
-            "pred": source_info(p),
-            "label": source_info(t),
-            "weights": {"value": w_arg}
-            if isinstance(w_arg, float)
-            else (source_info(w, vectors=False) if w is not None else None),
-            "notes": list(opened.notes),
-        }
-        if opened.targets is not None:
-            info["targets"] = source_info(opened.targets, vectors=False)
-        if others:
-            info["candidates"] = {
-                plan.pred_name or p.name: source_info(p),
-                **{name: source_info(src) for name, src in others},
-            }
+        scoring = Scoring.of(
+            p,
+            t,
+            options=options,
+            weights=w if w is not None else (w_arg if isinstance(w_arg, float) else None),
+            targets=opened.targets,
+            groups=opened.groups,
+            candidates=others,
+            pred_name=plan.pred_name,
+        )
+        info = {**scoring.inputs_info(), "notes": list(opened.notes)}
         row_bytes = max(1, int(np.prod([d or 1 for d in p.shape[1:]], dtype=np.int64)) * np.dtype(p.dtype).itemsize)
         # row-group starts are read while the inputs are open
         ranges = plan_inputs(p, t, w, rows, rows_per_task or max(1, TASK_BYTES // row_bytes))

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from ..accumulate import Accumulator, ScoredChunk, reduce_loss
 from ..errors import InputError
 from ..inputs import InputOptions, Inputs, open_candidate, open_inputs
-from ..pipeline import ScoreOptions, ScoreResult, Scoring, Sink, inputs_info, source_info
+from ..pipeline import ScoreOptions, ScoreResult, Scoring, Sink
 from ..readers.base import DEFAULT_CHUNK_BYTES
 from ..sketch import WorstK
 from .range_evals import GlobalRowsError, RangeEvaluations
@@ -182,9 +182,7 @@ def score_parallel(
 ) -> ScoreResult:
     """Score ``ranges`` of the inputs (opened once by the caller, who closes them) on ``threads``
     pool threads; the result is the serial path's (see the module docstring)."""
-    info = inputs_info(
-        inputs.pred, inputs.label, inputs.weights if inputs.weights is not None else scoring.scalar, scoring
-    )
+    info = scoring.inputs_info()
     layout = scoring.layout
     scalar = scoring.scalar
     paths = _Paths(
@@ -237,13 +235,6 @@ def score_parallel(
     losses = None
     if collect:
         losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
-    if scoring.targets is not None:
-        info["targets"] = source_info(scoring.targets, vectors=False)
-    if scoring.candidates:
-        info["candidates"] = {
-            scoring.pred_name or scoring.pred.name: source_info(scoring.pred),
-            **{name: source_info(src) for name, src in scoring.candidates},
-        }
     extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar)
     extra["engine"] = {"name": "local", "threads": threads, "ranges": len(ranges)}
     return ScoreResult(
