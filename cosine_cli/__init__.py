@@ -12,13 +12,9 @@ Names are imported on first use, so that ``cosloss --help`` does not pay for Num
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("cosine-cli")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+unknown"
+from ._version import __version__
 
 _EXPORTS = {
     "REDUCTIONS": "accumulate",

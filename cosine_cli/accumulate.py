@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from .sketch import QUANTILES, CosSketch, WorstK
 
-__all__ = ["REDUCTIONS", "ScoredChunk", "Accumulator", "CompensatedSum", "reduce_loss"]
+__all__ = ["BLOCK", "REDUCTIONS", "ScoredChunk", "Accumulator", "CompensatedSum", "reduce_loss"]
 
 #: Reduction names, as Keras 3 and TF1 spell them (see README: Reductions).
 REDUCTIONS: Final[tuple[str, ...]] = (
@@ -89,6 +89,9 @@ class CompensatedSum:
         return self.total + self.compensation
 
 
+_EMPTY: Final = ScoredChunk(0, np.empty(0), np.empty(0), np.empty(0, bool), np.empty(0, bool))
+
+
 def _chunk_sum(x: NDArray[np.float64]) -> float:
     # np.sum is pairwise within a chunk; CompensatedSum takes it from there. A sum that overflows
     # is inf (the summary says null), not a RuntimeWarning printed into the output.
@@ -96,9 +99,65 @@ def _chunk_sum(x: NDArray[np.float64]) -> float:
         return float(np.sum(x, dtype=np.float64))
 
 
+#: Vectors per block: :class:`Accumulator` folds its float sums a block at a time (see there).
+BLOCK: Final = 1 << 16
+
+#: The statistics an :class:`Accumulator` reads its staged vectors into before they are looked at.
+_STATS: Final = frozenset(
+    (
+        "rows",
+        "skipped",
+        "zero_vectors",
+        "nonfinite",
+        "weighted",
+        "nonzero_weights",
+        "sum_weighted_loss",
+        "sum_weight_share",
+        "sum_cos",
+        "cos_m2",
+        "cos_min",
+        "cos_max",
+        "sketch",
+    )
+)
+
+
+def _concat(chunks: list[ScoredChunk]) -> ScoredChunk:
+    """Staged chunks (consecutive arrivals) as one; ``start`` and ``ids`` are not used for sums."""
+    if len(chunks) == 1:
+        return chunks[0]
+
+    def cat(name: str) -> Any:
+        parts = [getattr(c, name) for c in chunks]
+        return None if parts[0] is None else np.concatenate(parts)
+
+    return ScoredChunk(
+        chunks[0].start, cat("cos"), cat("loss"), cat("zero"), cat("skipped"), cat("weight"), cat("weight_share")
+    )
+
+
+def _split(chunk: ScoredChunk, n: int) -> tuple[ScoredChunk, ScoredChunk]:
+    def cut(x: Any) -> tuple[Any, Any]:
+        return (None, None) if x is None else (x[:n], x[n:])
+
+    parts = [cut(getattr(chunk, f)) for f in ("cos", "loss", "zero", "skipped", "weight", "weight_share")]
+    head = ScoredChunk(chunk.start, *(p[0] for p in parts))
+    tail = ScoredChunk(chunk.start + n, *(p[1] for p in parts))
+    return head, tail
+
+
 @dataclass
 class Accumulator:
-    """Running statistics of scored vectors; see the module docstring."""
+    """Running statistics of scored vectors; see the module docstring.
+
+    The float sums are taken a block of ``block`` arriving vectors at a time, whatever the chunks
+    were: chunks are staged (references, no copy) until a block is full, then folded as one. So the
+    statistics are the same to the last bit whatever the chunk size, the thread count or where a
+    parallel engine cut its ranges (they all hand the vectors over in the same order), and the
+    per-chunk cost is a list append: with two pool threads scoring, the thread folding their chunks
+    no longer competes with them for the interpreter. Reading any statistic folds what is staged
+    first (``__getattribute__``), so no caller can forget to.
+    """
 
     rows: int = 0  #: vectors taken into the reductions
     skipped: int = 0  #: vectors left out (non-finite, under --nan-policy skip)
@@ -117,15 +176,47 @@ class Accumulator:
     sketch: CosSketch = field(default_factory=CosSketch)
     #: the K vectors with the highest loss (K = 0: none kept)
     worst: WorstK = field(default_factory=WorstK)
+    #: vectors per block (GroupedAccumulator keeps a small one: it holds one block per group)
+    block: int = field(default=BLOCK, repr=False, compare=False)
+    _staged: list[ScoredChunk] = field(default_factory=list, repr=False, compare=False)
+    _nstaged: int = field(default=0, repr=False, compare=False)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _STATS and object.__getattribute__(self, "_nstaged"):
+            object.__getattribute__(self, "_flush")()
+        return object.__getattribute__(self, name)
 
     def update(self, chunk: ScoredChunk) -> None:
+        """Take one chunk's vectors (the worst list at once, the rest staged; see the class)."""
+        keep = None if not chunk.skipped.any() else ~chunk.skipped
+        self.worst.update(chunk.start, chunk.cos, chunk.loss, keep, chunk.ids)
+        while len(chunk):
+            room = self.block - self._nstaged
+            if len(chunk) > room:
+                head, chunk = _split(chunk, room)
+            else:
+                head, chunk = chunk, _EMPTY
+            if self._staged and (head.weight is None) != (self._staged[0].weight is None):
+                self._flush()  # weighted and unweighted chunks never share a block
+            self._staged.append(head)
+            self._nstaged += len(head)
+            if self._nstaged >= self.block:
+                self._flush()
+
+    def _flush(self) -> None:
+        staged = object.__getattribute__(self, "_staged")
+        if not staged:
+            return
+        self._staged, self._nstaged = [], 0
+        self._fold(_concat(staged))
+
+    def _fold(self, chunk: ScoredChunk) -> None:
         keep = ~chunk.skipped
         n_skip = int(len(chunk) - np.count_nonzero(keep))
         self.skipped += n_skip
         cos = chunk.cos if n_skip == 0 else chunk.cos[keep]
         n = int(cos.shape[0])
         self.zero_vectors += int(np.count_nonzero(chunk.zero & keep))
-        self.worst.update(chunk.start, chunk.cos, chunk.loss, keep if n_skip else None, chunk.ids)
         if n == 0:
             return
         self.sketch.update(cos)
@@ -165,6 +256,8 @@ class Accumulator:
 
     def merge(self, other: Accumulator) -> Accumulator:
         """Fold ``other`` (built on other vectors) into this one and return it."""
+        self._flush()
+        other._flush()
         if other.rows - other.nonfinite > 0 and not math.isnan(other.cos_m2):
             self._merge_moments(other.rows - other.nonfinite, other.cos_mean, other.cos_m2)
         elif math.isnan(other.cos_m2):

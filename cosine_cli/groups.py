@@ -29,6 +29,8 @@ __all__ = ["MAX_GROUPS", "GroupedAccumulator"]
 
 #: The most distinct group values a run may have.
 MAX_GROUPS: Final = 1000
+#: vectors per block of each group's Accumulator (see GroupedAccumulator._group)
+GROUP_BLOCK: Final = 2048
 
 
 def _key(value: Any) -> Hashable:
@@ -88,7 +90,9 @@ class GroupedAccumulator:
         if acc is None:
             # the per-group Accumulator keeps no worst list: its chunks are slices whose row numbers
             # are not start + position; self.worst keeps them with the real rows
-            acc = self.groups[key] = Accumulator()
+            # small blocks: each group holds up to one block of staged vectors (at most
+            # MAX_GROUPS x GROUP_BLOCK x ~34 bytes, 70 MB, in all)
+            acc = self.groups[key] = Accumulator(block=GROUP_BLOCK)
             self.worst[key] = WorstK(self.k)
         return acc
 

@@ -58,7 +58,7 @@ def test_signals_exit_with_their_codes(long_pair: tuple[str, str], sig: int, cod
     wait_for(lambda: inputs <= open_files(proc.pid), "both inputs open", process=proc)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == code
+    assert proc.returncode == code, err.decode()
     assert out == b""
     assert word in err.decode() and "Traceback" not in err.decode()
 
