@@ -139,7 +139,10 @@ def _same_input(a: Opened, b: Opened) -> bool:
             return os.path.samefile(pa_, pb_)
         except OSError:
             return pa_ == pb_
-    return type(la.fs) is type(lb.fs) and la.path == lb.path
+    from .remote import is_local
+
+    same_fs = (is_local(la.fs) and is_local(lb.fs)) or type(la.fs) is type(lb.fs)
+    return same_fs and la.path == lb.path
 
 
 def _partition_keys(opened: Opened) -> set[str]:

@@ -20,7 +20,9 @@ from cosine_cli.cli import cli
 from cosine_cli.engines.ranges import plan_ranges
 from cosine_cli.readers import open_input
 from cosine_cli.remote import (
+    LocalFiles,
     atomic_output,
+    is_local,
     list_dataset,
     parse_storage_options,
     resolve,
@@ -112,7 +114,9 @@ def test_s3_options_from_the_aws_variables() -> None:
 
 def test_resolve_local_paths_and_file_uris(tmp_path: Path) -> None:
     fs, path = resolve(str(tmp_path / "x.npy"))
-    assert isinstance(fs, pafs.LocalFileSystem) and path == str(tmp_path / "x.npy")
+    # a plain path: pyarrow's LocalFileSystem, made on first use (a local .npy run never imports pyarrow)
+    assert isinstance(fs, LocalFiles) and isinstance(fs.real(), pafs.LocalFileSystem)
+    assert path == str(tmp_path / "x.npy") and is_local(fs)
     fs, path = resolve(f"file://{tmp_path}/x.npy")
     assert isinstance(fs, pafs.LocalFileSystem) and path == f"{tmp_path}/x.npy"
     with pytest.raises(UsageProblem, match="not used for file://"):
@@ -241,3 +245,19 @@ def test_atomic_output_on_s3_is_copy_then_delete(s3_server: dict[str, Any]) -> N
         out.write(b"{}")
     listing = fs.get_file_info(pafs.FileSelector(f"{bucket}/out", recursive=True))
     assert [i.path for i in listing if i.type == pafs.FileType.File] == [f"{bucket}/out/result.json"]
+
+
+def test_a_local_npy_run_does_not_import_pyarrow(tmp_path: Path) -> None:
+    # start-up is a tenth of the whole run on a page-cached 6 GB pair: pyarrow is not needed there
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "a.npy", np.eye(3, dtype=np.float32))
+    code = (
+        "import sys; from cosine_cli.cli import cli\n"
+        f"cli(['score', {str(tmp_path / 'a.npy')!r}, {str(tmp_path / 'a.npy')!r}, '--json'], standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyarrow'), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert '"loss"' in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "[]"

@@ -43,11 +43,9 @@ class Location:
     @property
     def local_path(self) -> str | None:
         """The path on this machine's disk, for a local file (plain path or ``file://``)."""
-        if self.fs is None:
-            return None
-        import pyarrow.fs as pafs
+        from ..remote import is_local
 
-        return self.path if isinstance(self.fs, pafs.LocalFileSystem) else None
+        return self.path if is_local(self.fs) else None
 
     def open_file(self) -> Any:
         """A seekable binary file: pyarrow's ``RandomAccessFile`` (read, readinto, seek, tell, size)."""
@@ -79,6 +77,15 @@ class Location:
 
     def head(self, n: int) -> bytes:
         """The first ``n`` bytes of a file (fewer when it is shorter)."""
+        local = self.local_path
+        if local is not None:  # without pyarrow: sniffing a local .npy file does not import it
+            try:
+                with open(local, "rb") as f:
+                    return f.read(n)
+            except IsADirectoryError:
+                raise InputError("is a directory", source=self.name) from None
+            except OSError as exc:
+                raise InputError(exc.strerror or str(exc), source=self.name) from None
         f = self.open_file()
         try:
             return bytes(f.read(n))
@@ -104,10 +111,20 @@ def resolve_location(arg: str | os.PathLike[str], storage_options: Mapping[str, 
     if name == "-":
         return Location("-", None, "")
     fs, path = remote.resolve(name, storage_options)
-    import pyarrow.fs as pafs
-
     if remote.has_glob(path):
         return Location(name, fs, path, is_dataset=True)
+    if isinstance(fs, remote.LocalFiles):
+        import stat
+
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise InputError("no such file or directory", source=name) from None
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), source=name) from None
+        return Location(name, fs, path, is_dataset=stat.S_ISDIR(mode))
+    import pyarrow.fs as pafs
+
     try:
         info = fs.get_file_info(path)
     except OSError as exc:
