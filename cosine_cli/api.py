@@ -300,7 +300,7 @@ def _score_inputs(
             from .engines.parallel import available_threads, parallel_plan, score_parallel
 
             n = threads or available_threads()
-            ranges = parallel_plan(inputs, scoring, opts) if n > 1 else None
+            ranges = parallel_plan(inputs, scoring, opts, n) if n > 1 else None
             if ranges is not None:
                 result = score_parallel(
                     inputs,

@@ -29,6 +29,7 @@ def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ranges of two chunks (no byte minimum), so that these small inputs are cut into many."""
     monkeypatch.setattr(parallel, "RANGE_CHUNKS", 2)
     monkeypatch.setattr(parallel, "MIN_RANGE_BYTES", 0)
+    monkeypatch.setattr(parallel, "MAX_RANGE_BYTES", 0)
 
 
 def _same(got: Any, want: Any, key: str = "", exact: bool = False) -> None:

@@ -26,6 +26,7 @@ def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ranges of two chunks (no byte minimum), so that these small inputs are cut into many."""
     monkeypatch.setattr(parallel, "RANGE_CHUNKS", 2)
     monkeypatch.setattr(parallel, "MIN_RANGE_BYTES", 0)
+    monkeypatch.setattr(parallel, "MAX_RANGE_BYTES", 0)
 
 
 def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -40,15 +40,28 @@ from ..sketch import WorstK
 from .range_evals import GlobalRowsError, RangeEvaluations
 from .ranges import in_global_rows, plan_inputs
 
-__all__ = ["available_threads", "parallel_plan", "score_parallel", "RANGE_CHUNKS", "MIN_RANGE_BYTES"]
+__all__ = [
+    "available_threads",
+    "parallel_plan",
+    "score_parallel",
+    "RANGE_CHUNKS",
+    "MIN_RANGE_BYTES",
+    "MAX_RANGE_BYTES",
+    "RANGES_PER_THREAD",
+]
 
 #: A range holds at least this many chunks of each side (a Parquet range is at least a row group) ...
 RANGE_CHUNKS = 8
-#: ... and at least this many bytes per side: a range costs about 2-3 ms of CPU beyond its chunks
-#: (opening the inputs, mapping them, handing over), measured as 25% of the work with 1-chunk
-#: ranges and noise from 16 chunks (64 MiB) on. Memory does not grow with it: an ``.npy`` range
-#: maps one chunk at a time, and a range's buffered results are ~30 bytes a vector.
+#: ... and at least this many bytes per side: a range costs CPU beyond its chunks (opening the
+#: inputs, mapping them, handing over), measured as 25% of the work with 1-chunk ranges ...
 MIN_RANGE_BYTES = 16 * DEFAULT_CHUNK_BYTES
+#: ... and, when the inputs are large, up to this many: on the 1M x 768 .npy pair 256 MiB ranges
+#: (12 of them) took 0.2 s less CPU than 64 MiB ones (46). Ranges stay small enough that every
+#: thread gets several (RANGES_PER_THREAD), so that none idles while the last one finishes.
+#: Memory does not grow with the size: an ``.npy`` range maps one chunk at a time, and a range's
+#: buffered results are ~30 bytes a vector.
+MAX_RANGE_BYTES = 64 * DEFAULT_CHUNK_BYTES
+RANGES_PER_THREAD = 4
 
 
 def available_threads() -> int:
@@ -74,7 +87,9 @@ class _Paths:
     candidates: tuple[tuple[str, str], ...] = ()
 
 
-def parallel_plan(inputs: Inputs, scoring: Scoring, opts: InputOptions) -> list[tuple[int, int]] | None:
+def parallel_plan(
+    inputs: Inputs, scoring: Scoring, opts: InputOptions, threads: int = 2
+) -> list[tuple[int, int]] | None:
     """The row ranges to score in parallel, or None when these inputs take the serial path:
     an input that cannot be read by row range (CSV, JSON, standard input, a Fortran-order or
     0-d ``.npy``), rows paired by id, vectors not one per row of a 2-D layout, a single weight
@@ -95,7 +110,11 @@ def parallel_plan(inputs: Inputs, scoring: Scoring, opts: InputOptions) -> list[
     chunk_rows = scoring.chunk_rows()
     row_bytes = layout.dim * np.dtype(inputs.pred.dtype).itemsize
     # Whole chunks per range: a range's chunks are then the serial path's chunks.
-    per_range = max(RANGE_CHUNKS, -(-MIN_RANGE_BYTES // max(1, chunk_rows * row_bytes)))
+    chunk_bytes = max(1, chunk_rows * row_bytes)
+    floor = max(RANGE_CHUNKS, -(-MIN_RANGE_BYTES // chunk_bytes))
+    ceiling = max(floor, MAX_RANGE_BYTES // chunk_bytes)
+    chunks = -(-rows // max(1, chunk_rows))
+    per_range = min(ceiling, max(floor, chunks // max(1, threads * RANGES_PER_THREAD)))
     ranges = plan_inputs(inputs.pred, inputs.label, inputs.weights, rows, chunk_rows * per_range)
     return ranges if len(ranges) > 1 else None
 
