@@ -177,7 +177,7 @@ class Accumulator:
     #: the K vectors with the highest loss (K = 0: none kept)
     worst: WorstK = field(default_factory=WorstK)
     #: vectors per block (GroupedAccumulator keeps a small one: it holds one block per group)
-    block: int = field(default=BLOCK, repr=False, compare=False)
+    block: int = field(default_factory=lambda: BLOCK, repr=False, compare=False)
     _staged: list[ScoredChunk] = field(default_factory=list, repr=False, compare=False)
     _nstaged: int = field(default=0, repr=False, compare=False)
 
