@@ -10,10 +10,11 @@ ufuncs and pyarrow's decoder release the GIL, so the ranges run on every core.
 The calling thread takes the buffers in range order and does what the serial loop does with each
 chunk: the one Accumulator's ``update``, every sink (per-vector writers, the progress bar,
 ``--reduction none`` lines), the collected losses. So sinks see the chunks in order, and the
-statistics are folded in the same order from the same per-vector values; where a range's chunks
-are the serial path's chunks (``.npy``: ranges are whole multiples of the chunk rows) the numbers
-are bit for bit the serial ones. (Merging per-range Accumulators instead would round the
-compensated sums and Chan's variance differently from the serial path in the last bits.)
+statistics are folded in the same order from the same per-vector values. The Accumulator sums a
+block of arriving vectors at a time whatever the chunks were (accumulate.BLOCK), so the numbers
+are bit for bit the serial ones for every layout, wherever the ranges were cut. (Merging
+per-range Accumulators instead would round the compensated sums and Chan's variance differently
+from the serial path in the last bits.)
 
 At most ``threads + 1`` ranges are in flight (running or scored and waiting for their turn), so
 memory is bounded by the chunks of those ranges, not by the rows or the thread count beyond that.
