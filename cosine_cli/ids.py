@@ -32,7 +32,12 @@ def add_id_streams(
     return at
 
 
-def chunk_ids(parts: tuple[Any, ...], id_at: list[int], names: list[str], offset: int) -> Any:
+#: how to pair rows that are out of order, for one PRED and for several candidates
+JOIN_HINT = "use --join-on-id to pair them by id"
+SORT_HINT = "several candidates are paired by position: write them in the reference's row order"
+
+
+def chunk_ids(parts: tuple[Any, ...], id_at: list[int], names: list[str], offset: int, hint: str = JOIN_HINT) -> Any:
     """This chunk's ids; with two id columns, the first row where they differ is an error."""
     a = parts[id_at[0]]
     if len(id_at) == 2:
@@ -46,7 +51,7 @@ def chunk_ids(parts: tuple[Any, ...], id_at: list[int], names: list[str], offset
             i = int(np.flatnonzero(differ)[0])
             raise InputError(
                 f"id {a[i]!r} in {names[id_at[0]]} but {b[i]!r} in {names[id_at[1]]}; rows are paired "
-                "by position (use --join-on-id to pair them by id)",
+                f"by position ({hint})",
                 source=names[id_at[1]],
                 row=offset + i,
             )

@@ -355,12 +355,22 @@ def open_candidate(
     )
     inputs.closers.append(opened)
     reader = opened.reader
+    ids = None
     if is_table(reader):
+        if opts.id_col is not None and _has(reader, opts.id_col):
+            from .readers.table import IdView
+
+            # checked row by row against the reference's ids (pipeline: a candidate in another
+            # order is an error, never a silent wrong number)
+            ids = IdView(reader, [opts.id_col], opts.id_col)
         reserved = {c for c in (opts.id_col, opts.weight_col, opts.target_col, opts.group_col) if c is not None}
         reader = _vector_view(
             reader, opts.pred_col or opts.columns, reserved, "--pred-col", False, notify or (lambda m: None)
         )
-    return _decoded(reader, opts.pred_encoding, opts)
+    source = _decoded(reader, opts.pred_encoding, opts)
+    if ids is not None:
+        source.candidate_ids = ids
+    return source
 
 
 def _scalar_view(

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from .accumulate import REDUCTIONS, Accumulator, ScoredChunk, reduce_loss
 from .core import COMPAT_EPSILON, LOSSES, cosine_rows
 from .errors import InputError, UsageProblem
-from .ids import add_id_streams, chunk_ids
+from .ids import SORT_HINT, add_id_streams, chunk_ids
 from .losses import LOSS_REGISTRY
 from .readers.base import Source, rows_for_bytes
 from .sketch import WorstK
@@ -410,6 +410,13 @@ class Scoring:
             cand_at.append(len(streams))
             streams.append((cand.chunks(rows, layout.chunk_axis), layout.chunk_axis))
             names.append(cand.name)
+        cand_id_at = []  # a candidate's own id column, checked against the reference's ids
+        for _, cand in self.candidates:
+            cand_ids = getattr(cand, "candidate_ids", None)
+            if cand_ids is not None and id_at:
+                cand_id_at.append(len(streams))
+                streams.append((cand_ids.chunks(rows, 0), 0))
+                names.append(cand_ids.name)
         loss_def = LOSS_REGISTRY[options.loss]
         if "target" in loss_def.needs and self.targets is None:
             raise UsageProblem(
@@ -443,6 +450,8 @@ class Scoring:
             chunk = ScoredChunk(offset, r.cos, loss, r.zero, skipped, weight, share)
             if id_at:
                 chunk.ids = chunk_ids(parts, id_at, names, offset)
+                for at in cand_id_at:
+                    chunk_ids(parts, [id_at[0], at], names, offset, SORT_HINT)
             if evals is not None:
                 evals.update(
                     chunk,

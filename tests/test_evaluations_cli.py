@@ -343,3 +343,31 @@ def test_slices_do_not_depend_on_the_chunking(data: dict[str, Any], chunk: str) 
             assert_same(b[key][name], entry)
             assert [w["row"] for w in b[key][name]["worst"]] == [w["row"] for w in entry["worst"]]
             assert b[key][name]["weights"] == pytest.approx(entry["weights"])
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_candidate_ids_are_checked_against_the_reference(tmp_path: Path, threads: str) -> None:
+    # --id-col: every candidate's own id column is checked row by row, not only PRED's; a candidate
+    # written in another order is an input error naming the row, never a silent wrong number
+    rng = np.random.default_rng(5)
+    ref = rng.normal(size=(40, 4))
+    ids = np.arange(40)
+
+    def write(name: str, x: np.ndarray, order: np.ndarray) -> str:
+        table = pa.table(
+            {"id": pa.array(ids[order]), "emb": pa.FixedSizeListArray.from_arrays(pa.array(x[order].ravel()), 4)}
+        )
+        pq.write_table(table, tmp_path / name, row_group_size=8)
+        return str(tmp_path / name)
+
+    same = np.arange(40)
+    swapped = same.copy()
+    swapped[[20, 21]] = swapped[[21, 20]]
+    label = write("ref.parquet", ref, same)
+    good = write("fp16.parquet", ref + 0.01, same)
+    bad = write("int8.parquet", ref + 0.02, swapped)
+    ok = run(good, "a=" + good, "--label", label, "--id-col", "id", "--json", "--threads", threads)
+    assert ok.exit_code == 0, ok.stderr
+    r = run(good, bad, "--label", label, "--id-col", "id", "--json", "--threads", threads, "--chunk-size", "7")
+    assert r.exit_code == 3 and r.stdout == ""
+    assert "int8.parquet" in r.stderr and "row 20" in r.stderr and "reference's row order" in r.stderr
