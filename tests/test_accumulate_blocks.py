@@ -119,3 +119,16 @@ def test_chunk_sizes_give_the_same_summary(tmp_path: Path, monkeypatch: pytest.M
     assert outs[0]["cos"]["mean"] == pytest.approx(
         float(np.mean(np.sum(a * b, 1) / np.sqrt(np.sum(a * a, 1) * np.sum(b * b, 1)))), rel=1e-6
     )
+
+
+def test_a_refilled_weight_buffer_does_not_change_staged_sums() -> None:
+    # a reader (an .npy stream) or a score_chunks caller may refill one buffer for every chunk;
+    # the staged chunks must not see the later contents
+    buf = np.empty(4)
+    acc = Accumulator()
+    cos = np.array([0.5, 0.5, 0.5, 0.5])
+    for w in (1.0, 2.0, 3.0):
+        buf[:] = w
+        acc.update(ScoredChunk(0, cos.copy(), -cos, cos == 0, np.zeros(4, bool), buf))
+    assert acc.sum_weighted_loss.value == pytest.approx(-0.5 * 4 * (1 + 2 + 3))
+    assert acc.sum_weight_share.value == pytest.approx(4 * (1 + 2 + 3))
