@@ -272,15 +272,39 @@ class Baseline:
                     f"this run uses {mine!r}; the losses are not comparable"
                 )
 
-    def check(self, summary: Mapping[str, Any]) -> tuple[GateResult, dict[str, Any]]:
-        base = float(self.summary["loss"])
+    def check_all(self, summary: Mapping[str, Any]) -> tuple[list[GateResult], dict[str, Any]]:
+        """The check of this run's loss, and with several candidates of every candidate's (each
+        against the baseline's entry of the same name in its by_candidate, else its loss): the run
+        fails if any candidate's loss went up by more than the tolerance, as an unprefixed gate."""
+        result, info = self.check(summary)
+        candidates = summary.get("by_candidate")
+        if not isinstance(candidates, Mapping) or len(candidates) < 2:
+            return [result], info
+        theirs = self.summary.get("by_candidate")
+        results, per = [], {}
+        for name, entry in candidates.items():
+            base_entry = theirs.get(name) if isinstance(theirs, Mapping) else None
+            base = lookup(base_entry, "loss") if isinstance(base_entry, Mapping) else None
+            r, i = self.check(entry, base=base, label=f"{name}: ")
+            results.append(r)
+            per[name] = i
+        info = {**info, "passed": all(r.passed for r in results), "by_candidate": per}
+        return results, info
+
+    def check(
+        self, summary: Mapping[str, Any], *, base: float | None = None, label: str = ""
+    ) -> tuple[GateResult, dict[str, Any]]:
+        """This run's loss against the baseline's (``base``: another number of the baseline's, for one
+        candidate; ``label`` prefixes the check's text)."""
+        if base is None or not math.isfinite(base):
+            base = float(self.summary["loss"])
         current = lookup(summary, "loss")
         allowed = self.tolerance * abs(base) / 100 if self.relative else self.tolerance
         delta = None if current is None else current - base
         passed = delta is not None and not math.isnan(delta) and delta <= allowed
         tol_text = f"{self.tolerance!r}%" if self.relative else repr(self.tolerance)
         result = GateResult(
-            f"loss - baseline <= {tol_text}",
+            f"{label}loss - baseline <= {tol_text}",
             "loss - baseline",
             "<=",
             allowed,

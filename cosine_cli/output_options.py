@@ -328,8 +328,8 @@ class OutputPlan:
         results: list[GateResult] = [r for g in self.gates for r in g.check_all(data)]
         baseline_info = None
         if self.baseline is not None:
-            check, baseline_info = self.baseline.check(data)
-            results.append(check)
+            checks, baseline_info = self.baseline.check_all(data)
+            results.extend(checks)
         summary = Summary.build(data, results, baseline=baseline_info, loss=result.loss)
         rendered = [(t, report.render_summary(summary)) for t, report in self.reports]
         staged: list[StagedFile] = []

@@ -371,3 +371,28 @@ def test_candidate_ids_are_checked_against_the_reference(tmp_path: Path, threads
     r = run(good, bad, "--label", label, "--id-col", "id", "--json", "--threads", threads, "--chunk-size", "7")
     assert r.exit_code == 3 and r.stdout == ""
     assert "int8.parquet" in r.stderr and "row 20" in r.stderr and "reference's row order" in r.stderr
+
+
+def test_baseline_is_checked_for_every_candidate(data: dict[str, Any], tmp_path: Path) -> None:
+    # --baseline with several candidates: each candidate's loss against the baseline's entry of the
+    # same name (else its loss); any one going up beyond the tolerance fails the run
+    q, p, lab = path(data, "p"), path(data, "q"), path(data, "l")  # LABEL is p + noise: q scores worse
+    base = js("a=" + q, "b=" + q, "--label", lab)
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    same = run("a=" + q, "b=" + q, "--label", lab, "--baseline", str(tmp_path / "base.json"), "--json")
+    assert same.exit_code == 0, same.stderr
+    d = json.loads(same.stdout)
+    assert set(d["baseline"]["by_candidate"]) == {"a", "b"} and d["baseline"]["passed"] is True
+    # b is now the worse file: b fails, a passes
+    worse = run("a=" + q, "b=" + p, "--label", lab, "--baseline", str(tmp_path / "base.json"), "--json")
+    assert worse.exit_code == 1, worse.stderr
+    d = json.loads(worse.stdout)
+    assert d["baseline"]["by_candidate"]["a"]["passed"] is True
+    assert d["baseline"]["by_candidate"]["b"]["passed"] is False
+    assert d["baseline"]["passed"] is False
+    assert d["baseline"]["by_candidate"]["b"]["loss"] == base["by_candidate"]["b"]["loss"]
+    # a one-PRED baseline: every candidate is compared with its loss
+    (tmp_path / "one.json").write_text(json.dumps(js(q, lab)))
+    r = run("a=" + q, "b=" + p, "--label", lab, "--baseline", str(tmp_path / "one.json"), "--json")
+    assert r.exit_code == 1
+    assert json.loads(r.stdout)["baseline"]["by_candidate"]["b"]["loss"] == js(q, lab)["loss"]
