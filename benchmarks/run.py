@@ -66,7 +66,7 @@ DATASETS = [
     "parquet_fsl_2m",
     "parquet_list_2m",
 ]
-CONTENDER_KEYS = ["python", "cosloss", "cat", "numpy", "duckdb"]
+CONTENDER_KEYS = ["python", "cosloss", "cat", "numpy", "duckdb", "pyarrow"]
 DOC_START = "<!-- benchmark results: start (benchmarks/run.py --update-doc) -->"
 DOC_END = "<!-- benchmark results: end -->"
 
@@ -87,6 +87,20 @@ NUMPY_PARQUET = (
     "    col = pq.read_table(path, columns=['emb']).column('emb').combine_chunks()\n"
     "    return col.flatten().to_numpy().reshape(len(col), -1)\n"
     "import numpy as np\na = load(sys.argv[1])\nb = load(sys.argv[2])\n" + EINSUM_COS
+)
+# The decode floor: pyarrow alone reading every vector column as cosloss reads it (batches, no
+# pre-buffering, one thread per column), all columns at once, no math. What cosloss cannot beat on
+# Parquet, whatever it does with the numbers.
+PYARROW_DECODE = (
+    "import sys, threading\nimport pyarrow.parquet as pq\n"
+    "def decode(path, column):\n"
+    "    f = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)\n"
+    "    for _ in f.iter_batches(batch_size=1365, columns=[column], use_threads=False):\n"
+    "        pass\n"
+    "jobs = [a.rsplit('::', 1) for a in sys.argv[1:]]\n"
+    "threads = [threading.Thread(target=decode, args=(p, c)) for p, c in jobs]\n"
+    "[t.start() for t in threads]\n"
+    "[t.join() for t in threads]\n"
 )
 # (DuckDB draws a progress bar on stdout for queries over 2 s; it is turned off, not timed.)
 DUCKDB = (
@@ -216,6 +230,12 @@ def build(name: str, data: Path, py: str, cosloss: str, duck: bool) -> Dataset:
             cos,
             one_core(cos),
             Contender("cat", "cat PAIRS > /dev/null", ["cat", str(pair)], "none", stdout_devnull=True),
+            Contender(
+                "pyarrow",
+                "pyarrow decode only (both columns, 2 threads)",
+                [py, "-c", PYARROW_DECODE, f"{pair}::pred", f"{pair}::label"],
+                "none",
+            ),
         ]
         if not duck:
             ds.contenders = [c for c in ds.contenders if c.key != "duckdb"]
@@ -255,6 +275,14 @@ def build(name: str, data: Path, py: str, cosloss: str, duck: bool) -> Dataset:
                 f"(two copies of the pair), more than 60% of this machine's"
             )
         ds.contenders.append(cat)
+        ds.contenders.append(
+            Contender(
+                "pyarrow",
+                "pyarrow decode only (both files, 2 threads)",
+                [py, "-c", PYARROW_DECODE, f"{a}::emb", f"{b}::emb"],
+                "none",
+            )
+        )
     elif fmt == "csv":
         ds.contenders = [
             duckc,

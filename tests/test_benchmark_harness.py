@@ -90,7 +90,7 @@ def test_run_prints_a_table_and_records_every_contender(bench: dict[str, object]
             (run,) = c["runs"]
             assert run["exit"] == 0 and run["wall_s"] > 0 and run["maxrss_kib"] > 0, run
             assert c["summary"]["ok_runs"] == 1
-            if c["key"] != "cat":
+            if c["key"] not in ("cat", "pyarrow"):  # cat and the pyarrow decode floor compute nothing
                 assert abs(run["result"] - rec["meta"]["mean_cos"]) < 1e-5
     assert "median s" in stdout and "peak RSS MiB" in stdout
 
