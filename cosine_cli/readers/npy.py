@@ -231,8 +231,18 @@ class NpySource:
         try:
             mapping.madvise(mmap.MADV_SEQUENTIAL)
             array = np.ndarray(self._shape, dtype=self.file_dtype, buffer=mapping, offset=self._offset - base)
+            fd = self._f.fileno()
             for start in range(0, total, rows):
                 stop = min(start + rows, total)
+                # A file cut short since it was opened (a writer replacing it in place) would be a
+                # SIGBUS when the chunk's missing pages are touched, not an error: look first.
+                if os.fstat(fd).st_size < self._offset + stop * row_bytes:
+                    raise InputError(
+                        f"truncated while being read: the data now ends before row {stop} "
+                        f"(the header promised {self._shape[0]} rows)",
+                        source=self.name,
+                        row=start,
+                    )
                 chunk = array[start:stop]
                 yield chunk if chunk.dtype.byteorder in ("=", "|") else chunk.byteswap().view(self.dtype)
                 # The consumer is done with the chunk: drop its whole pages from our resident set
