@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -227,13 +228,24 @@ def test_json_depth_scan_matches_a_reference(value: object, cuts: list[int]) -> 
             json_depth.MAX_JSON_DEPTH = old
 
 
-@pytest.mark.parametrize("where", ["document", "first line", "stdin"])
+@pytest.mark.parametrize("where", ["document", "first line", "stdin", "a later line", "a later line, gzip"])
 def test_deeply_nested_json_is_an_input_error(tmp_path: Path, where: str) -> None:
     deep = "[" * 30_000 + "]" * 30_000
     rows = [json.dumps({"id": i, "emb": [0.5, 0.25]}) for i in range(4)]
     if where == "document":
         path = tmp_path / "d.json"
         path.write_text("[" + ",".join(rows) + ',{"id": 9, "emb": ' + deep + "}]")
+    elif where.startswith("a later line"):
+        # far past the lines read at open (3 MiB of ordinary lines first): pyarrow's own reader
+        # would meet it, with no Python in its loop
+        many = [json.dumps({"id": i, "emb": [0.5] * 64}) for i in range(10_000)]
+        text = "\n".join(many) + '\n{"id": 9, "emb": ' + deep + "}\n"
+        if where.endswith("gzip"):
+            path = tmp_path / "d.jsonl.gz"
+            path.write_bytes(gzip.compress(text.encode()))
+        else:
+            path = tmp_path / "d.jsonl"
+            path.write_text(text)
     else:
         path = tmp_path / "d.jsonl"
         path.write_text('{"id": 9, "emb": ' + deep + "}\n" + "\n".join(rows) + "\n")

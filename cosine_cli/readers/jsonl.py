@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
@@ -138,6 +139,7 @@ class JsonReader(TableReader):
                 # must not call into Python (a read still in flight when the interpreter shuts
                 # down, after an error, aborts the process). Lines are found by a rescan, on error.
                 self._path, self._codec = path, codec
+                _check_line_depths(path, codec, name)
                 source: Any = self._reopen()
             else:  # a pipe: read once, so blank lines are watched for as it goes by
                 self._watch = _BlankLineWatch(Prefixed(head, plain, own_rest=False), name)
@@ -313,6 +315,63 @@ def _read_document(head: bytes, plain: Any, name: str, path: str | None) -> byte
     if size > limit:
         raise InputError(advice, source=name)
     return b"".join(parts)
+
+
+def _check_line_depths(path: str, codec: str | None, name: str) -> None:
+    """Every line of a JSON Lines file nests at most MAX_JSON_DEPTH deep, checked before pyarrow's
+    parser (which crashes past ~10,000 levels) sees any of it.
+
+    Each line is a JSON value of its own (a raw newline cannot be inside a string), so a line can
+    only nest that deep if it holds that many opening brackets: blocks are passed on a count at C
+    speed (0.25 ms a MiB, about 2% of the parse) while the current line holds fewer; from there the
+    line is scanned exactly (json_depth.DepthScan), from its start, until it ends. A compressed
+    file is decompressed twice for this (the parse is still the larger cost)."""
+    from .json_depth import MAX_JSON_DEPTH
+
+    work = np.empty(_BLOCK, dtype=np.uint8)  # reused: a fresh MiB a block costs page faults
+    hits = np.empty(_BLOCK, dtype=bool)
+
+    def count(data: bytes) -> int:
+        # "[" is 0x5B and "{" 0x7B: one OR and one compare find both (7x faster than bytes.count)
+        n = len(data)
+        np.bitwise_or(np.frombuffer(data, dtype=np.uint8), 0x20, out=work[:n])
+        np.equal(work[:n], 0x7B, out=hits[:n])
+        return int(np.count_nonzero(hits[:n]))
+
+    raw = pa.OSFile(path, "rb")
+    stream = raw if codec is None else pa.CompressedInputStream(raw, codec)
+    line: list[bytes] = []  # the current line's bytes so far, while it is only counted
+    opens = 0  # its opening brackets
+    scan: DepthScan | None = None  # the exact scan of the current line, once it has many
+    try:
+        while True:
+            block = bytes(stream.read(_BLOCK))
+            if not block:
+                return
+            cut = block.rfind(b"\n")
+            if scan is None:
+                found = count(block)
+                if opens + found > MAX_JSON_DEPTH:
+                    scan = DepthScan(name)
+                    scan.feed(b"".join(line))
+                    line, opens = [], 0
+            if scan is not None:
+                scan.feed(block)
+                if cut >= 0:  # that line is over, and the rest was scanned with it
+                    scan = None
+                continue
+            if cut < 0:
+                line.append(block)
+                opens += found
+            else:
+                rest = block[cut + 1 :]
+                line, opens = [rest], count(rest)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _json_error(exc, name) from None
+    finally:
+        stream.close()
+        if stream is not raw:
+            raw.close()
 
 
 def _parse_document(data: bytes, name: str) -> pa.RecordBatch:
