@@ -56,14 +56,19 @@ def open_stdin(override: str | None, opts: Any) -> Any:
     """Standard input opened with the format its first bytes show (or ``override``)."""
     from .readers import Opened, format_named, open_location, options_for, sniff_stdin_format
     from .readers.location import Location
-    from .readers.streams import Prefixed, read_all, read_head
+    from .readers.streams import COMPRESSION_MAGIC, Prefixed, read_all, read_head
 
     stream, owned = _stdin()
     try:
         head = read_head(stream, 64)
         if not head:
             raise InputError("is empty", source="-")
-        fmt = format_named(override, "-") if override else sniff_stdin_format(head)
+        sniffed = head
+        if not override and any(head.startswith(m) for m, _ in COMPRESSION_MAGIC):
+            # compressed: the format is in the decompressed bytes (JSON Lines or CSV inside gzip)
+            head += read_head(stream, _COMPRESSED_HEAD - len(head))
+            sniffed = _decompressed_head(head) or head
+        fmt = format_named(override, "-") if override else sniff_stdin_format(sniffed)
         loc = Location("-", None, "")
         if fmt.seekable:
             data = head + read_all(stream)
@@ -86,6 +91,33 @@ def open_stdin(override: str | None, opts: Any) -> Any:
         elif isinstance(getattr(locals().get("loc"), "stream", None), Prefixed):
             locals()["loc"].stream.close()
         raise
+
+
+#: compressed bytes read from a pipe to find the format of what they hold (a bzip2 block is up to
+#: 900 kB before it gives anything)
+_COMPRESSED_HEAD = 1 << 20
+
+
+def _decompressed_head(head: bytes) -> bytes:
+    """The first bytes ``head`` (the start of a gzip, bzip2 or zstd stream) decompress to; b"" when
+    they do not give any (the format is then sniffed from the compressed bytes, as before)."""
+    import bz2
+    import zlib
+
+    try:
+        if head.startswith(b"\x1f\x8b"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 4096)
+        if head.startswith(b"BZh"):
+            return bz2.BZ2Decompressor().decompress(head, 4096)
+        import pyarrow as pa
+
+        stream = pa.CompressedInputStream(pa.BufferReader(head), "zstd")
+        try:
+            return bytes(stream.read(4096))
+        finally:
+            stream.close()
+    except (OSError, ValueError, EOFError, zlib.error):  # damaged or too short: the reader will say
+        return b""
 
 
 def stdin_format_names() -> list[str]:

@@ -177,6 +177,25 @@ def test_gzip_json_lines_from_standard_input_with_the_format_named() -> None:
     assert loss_of(res) == pytest.approx(EXPECTED["loss"], abs=1e-6)
 
 
+@pytest.mark.parametrize("codec", ["gzip", "bz2", "zstd"])
+def test_compressed_json_lines_from_standard_input_without_options(codec: str) -> None:
+    # the format of a compressed pipe is sniffed from what it decompresses to (it was taken for CSV)
+    import bz2
+    import gzip
+
+    import pyarrow as pa
+
+    plain = (FIXTURES / "pandas_records.jsonl").read_bytes()
+    data = {
+        "gzip": gzip.compress,
+        "bz2": bz2.compress,
+        "zstd": lambda b: pa.compress(b, "zstd", asbytes=True),
+    }[codec](plain)
+    res = run("score", "-", LABEL, "--json", stdin=data)
+    assert loss_of(res) == pytest.approx(EXPECTED["loss"], abs=1e-6)
+    assert json.loads(res.stdout)["inputs"]["pred"]["format"] == "json"
+
+
 def test_json_is_never_parsed_as_csv(tmp_path: Path) -> None:
     # without an extension, and broken after its first line: a JSON error, not a CSV one
     f = tmp_path / "vectors"
