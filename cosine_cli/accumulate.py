@@ -118,12 +118,16 @@ _STATS: Final = frozenset(
         "cos_min",
         "cos_max",
         "sketch",
+        "worst",
     )
 )
 
 
+_FIELDS: Final = ("cos", "loss", "zero", "skipped", "weight", "weight_share", "ids")
+
+
 def _concat(chunks: list[ScoredChunk]) -> ScoredChunk:
-    """Staged chunks (consecutive arrivals) as one; ``start`` and ``ids`` are not used for sums."""
+    """Staged chunks (consecutive arrivals, consecutive rows when a worst list is kept) as one."""
     if len(chunks) == 1:
         return chunks[0]
 
@@ -132,9 +136,6 @@ def _concat(chunks: list[ScoredChunk]) -> ScoredChunk:
         return None if parts[0] is None else np.concatenate(parts)
 
     return ScoredChunk(chunks[0].start, *(cat(f) for f in _FIELDS))
-
-
-_FIELDS: Final = ("cos", "loss", "zero", "skipped", "weight", "weight_share")
 
 
 def _owning(chunk: ScoredChunk) -> ScoredChunk:
@@ -150,6 +151,7 @@ def _owning(chunk: ScoredChunk) -> ScoredChunk:
         chunk.skipped.copy(),
         None if chunk.weight is None else chunk.weight.copy(),
         None if chunk.weight_share is None else chunk.weight_share.copy(),
+        None if chunk.ids is None else np.array(chunk.ids),  # WorstK takes them as np.asarray would
     )
 
 
@@ -168,7 +170,8 @@ class Accumulator:
     """Running statistics of scored vectors; see the module docstring.
 
     The float sums are taken a block of ``block`` arriving vectors at a time, whatever the chunks
-    were: chunks are staged (references, no copy) until a block is full, then folded as one. So the
+    were: chunks are staged (copied: ~40 bytes a vector) until a block is full, then folded as one,
+    the worst list too (exact whatever the blocks: ties go to the lower row). So the
     statistics are the same to the last bit whatever the chunk size, the thread count or where a
     parallel engine cut its ranges (they all hand the vectors over in the same order), and the
     per-chunk cost is a list append: with two pool threads scoring, the thread folding their chunks
@@ -204,18 +207,24 @@ class Accumulator:
         return object.__getattribute__(self, name)
 
     def update(self, chunk: ScoredChunk) -> None:
-        """Take one chunk's vectors (the worst list at once, the rest staged; see the class)."""
-        keep = None if not chunk.skipped.any() else ~chunk.skipped
-        self.worst.update(chunk.start, chunk.cos, chunk.loss, keep, chunk.ids)
+        """Take one chunk's vectors (staged; see the class)."""
         chunk = _owning(chunk)
+        k = object.__getattribute__(self, "worst").k
         while len(chunk):
             room = self.block - self._nstaged
             if len(chunk) > room:
                 head, chunk = _split(chunk, room)
             else:
                 head, chunk = chunk, _EMPTY
-            if self._staged and (head.weight is None) != (self._staged[0].weight is None):
-                self._flush()  # weighted and unweighted chunks never share a block
+            staged = self._staged
+            if staged and (
+                # weighted and unweighted chunks, chunks with and without ids, never share a block
+                (head.weight is None) != (staged[0].weight is None)
+                or (head.ids is None) != (staged[0].ids is None)
+                # the worst list numbers a block's rows from its first: they must follow on
+                or (k > 0 and head.start != staged[-1].start + len(staged[-1]))
+            ):
+                self._flush()
             self._staged.append(head)
             self._nstaged += len(head)
             if self._nstaged >= self.block:
@@ -231,6 +240,7 @@ class Accumulator:
     def _fold(self, chunk: ScoredChunk) -> None:
         keep = ~chunk.skipped
         n_skip = int(len(chunk) - np.count_nonzero(keep))
+        self.worst.update(chunk.start, chunk.cos, chunk.loss, keep if n_skip else None, chunk.ids)
         self.skipped += n_skip
         cos = chunk.cos if n_skip == 0 else chunk.cos[keep]
         n = int(cos.shape[0])

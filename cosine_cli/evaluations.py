@@ -30,8 +30,9 @@ __all__ = ["Evaluations"]
 #: ``score_rows(pred_rows, label_rows, chunk)``: a candidate's ScoredChunk on the rows of ``chunk``
 ScoreRows = Callable[[NDArray[np.generic], NDArray[np.generic], ScoredChunk, str], ScoredChunk]
 
-#: rows gathered before a slice accumulator takes them: an Accumulator update costs a few dozen small
-#: NumPy calls whatever its size, and a run with 10 groups and 4 dims would pay that 14 times a chunk
+#: rows gathered before the grouped accumulator takes them: splitting a chunk by group costs a
+#: np.unique and a sort whatever its size (the per-dim and per-candidate Accumulators stage their
+#: chunks themselves, accumulate.BLOCK)
 BATCH_ROWS = 1 << 16
 
 
@@ -124,13 +125,10 @@ class Evaluations:
         self.diff = DiffAccumulator() if diff else None
         #: every candidate's Accumulator, the first (PRED) included; empty for one PRED
         self.candidates = {name: Accumulator(worst=WorstK(worst)) for name in candidates}
-        self._dim_batches = {d: _Batched(acc.update) for d, acc in self.dims.items()}
         self._group_batch = _Batched(self.groups.update) if self.groups is not None else None
 
     def flush(self) -> None:
         """Fold every chunk held back (before a merge or the summary)."""
-        for b in self._dim_batches.values():
-            b.flush()
         if self._group_batch is not None:
             self._group_batch.flush()
 
@@ -179,7 +177,7 @@ class Evaluations:
 
         full = pred_rows.shape[1]
         if full in self.dims:  # the full width is the chunk itself: exactly a plain run's numbers, no second pass
-            self._dim_batches[full].add(chunk)
+            self.dims[full].update(chunk)
         shorter = [d for d in self.dims if d < full]
         if not shorter:
             return
@@ -200,7 +198,7 @@ class Evaluations:
                 skipped = r.nonfinite_a | r.nonfinite_b
             loss = LOSS_REGISTRY[self.loss].per_row(r.cos, columns)
             part = ScoredChunk(chunk.start, r.cos, loss, r.zero, skipped, chunk.weight, chunk.weight_share, chunk.ids)
-            self._dim_batches[d].add(part)
+            self.dims[d].update(part)  # the Accumulator stages it into its blocks
 
     def merge(self, other: Evaluations) -> Evaluations:
         """Fold ``other`` (built on other rows, later ones) into this one and return it."""

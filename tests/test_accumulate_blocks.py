@@ -132,3 +132,21 @@ def test_a_refilled_weight_buffer_does_not_change_staged_sums() -> None:
         acc.update(ScoredChunk(0, cos.copy(), -cos, cos == 0, np.zeros(4, bool), buf))
     assert acc.sum_weighted_loss.value == pytest.approx(-0.5 * 4 * (1 + 2 + 3))
     assert acc.sum_weight_share.value == pytest.approx(4 * (1 + 2 + 3))
+
+
+def test_the_worst_list_is_exact_whatever_the_blocks() -> None:
+    # staged with the sums: ties at the K-th loss go to the lower row, ids follow their rows
+    rng = np.random.default_rng(9)
+    cos = np.round(rng.uniform(-1, 1, 500), 2)  # many ties
+    ids = np.array([f"doc{i}" for i in range(500)], dtype=object)
+    order = np.lexsort((np.arange(500), cos))[:7]  # the highest loss (-cos): lowest cos, then lower row
+    for block, cuts in ((7, [3, 100, 101, 499]), (64, list(range(1, 500, 13))), (accumulate.BLOCK, [])):
+        acc = Accumulator(worst=WorstK(7), block=block)
+        edges = [0, *cuts, 500]
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            acc.update(
+                ScoredChunk(lo, cos[lo:hi], -cos[lo:hi], cos[lo:hi] == 9, np.zeros(hi - lo, bool), ids=ids[lo:hi])
+            )
+        got = acc.worst.to_list()
+        assert [w["row"] for w in got] == order.tolist()
+        assert [w["id"] for w in got] == [f"doc{i}" for i in order]
