@@ -28,6 +28,8 @@ __all__ = [
     "cosine_loss",
     "loss_from_cos",
     "row_dot",
+    "pair_dtype",
+    "squared_norms",
     "working_pair",
 ]
 
@@ -56,6 +58,13 @@ class RowCosine(NamedTuple):
     zero: BoolArray  #: either row is a zero vector
     nonfinite_a: BoolArray  #: the row of ``a`` holds NaN or inf
     nonfinite_b: BoolArray  #: the row of ``b`` holds NaN or inf
+
+
+def _working_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype :func:`_working` turns an array of ``dtype`` into."""
+    if dtype == np.float32 or dtype == np.float64:
+        return np.dtype(dtype).newbyteorder("=")
+    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(np.float64)
 
 
 def _working(x: NDArray[np.generic]) -> NDArray[np.floating]:
@@ -120,7 +129,9 @@ def _cosine_rescaled_quiet(a: NDArray[np.floating], b: NDArray[np.floating], eps
     return RowCosine(cos, zero & ~(bad_a | bad_b), bad_a, bad_b)
 
 
-def cosine_rows(a: NDArray[Any], b: NDArray[Any], compat: str = "keras") -> RowCosine:
+def cosine_rows(
+    a: NDArray[Any], b: NDArray[Any], compat: str = "keras", *, b_sq: FloatArray | None = None
+) -> RowCosine:
     """Cosine similarity of each row pair of two (n, d) arrays.
 
     Parameters
@@ -129,6 +140,9 @@ def cosine_rows(a: NDArray[Any], b: NDArray[Any], compat: str = "keras") -> RowC
         Any real dtype; float16 and integers are widened.
     compat : {"keras", "keras3", "torch", "exact"}
         The normalisation rule (see ``COMPAT_EPSILON``).
+    b_sq : array of shape (n,), optional
+        ``squared_norms(b)``, when the caller already has it: several candidates scored against
+        one reference take the reference's norms once (the same numbers, to the bit).
 
     Returns
     -------
@@ -151,7 +165,7 @@ def cosine_rows(a: NDArray[Any], b: NDArray[Any], compat: str = "keras") -> RowC
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         dot = _row_dot(a, b).astype(np.float64)
         na2 = _row_dot(a, a).astype(np.float64)
-        nb2 = _row_dot(b, b).astype(np.float64)
+        nb2 = _row_dot(b, b).astype(np.float64) if b_sq is None else b_sq
         # One square root of the product rounds once (identical vectors give
         # exactly 1); flooring the squared norm at eps^2 is Keras 2's own rule.
         eps2 = eps * eps
@@ -192,6 +206,23 @@ def cosine_rows(a: NDArray[Any], b: NDArray[Any], compat: str = "keras") -> RowC
     # Rounding can push |cos| a hair above 1 (tf-keras#400); NaN passes through.
     np.clip(cos, -1.0, 1.0, out=cos)
     return RowCosine(cos, zero, nonfinite_a, nonfinite_b)
+
+
+def pair_dtype(a: NDArray[Any], b: NDArray[Any]) -> np.dtype[Any]:
+    """The precision :func:`cosine_rows` takes the sums of ``a`` and ``b`` in."""
+    da, db = _working_dtype(a.dtype), _working_dtype(b.dtype)
+    return da if da == db else np.dtype(np.float64)
+
+
+def squared_norms(b: NDArray[Any], dtype: np.dtype[Any]) -> FloatArray:
+    """The per-row squared norms of ``b`` as :func:`cosine_rows` takes them in ``dtype`` (its
+    ``b_sq``): several candidates scored against one reference take its norms once a chunk."""
+    wb = _working(b)
+    if wb.dtype != dtype:
+        wb = wb.astype(dtype)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        out: FloatArray = _row_dot(wb, wb).astype(np.float64)
+    return out
 
 
 # -- building blocks for callers that take the per-row sums themselves (matryoshka.py) -----------

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .accumulate import REDUCTIONS, Accumulator, ScoredChunk, reduce_loss
-from .core import COMPAT_EPSILON, LOSSES, cosine_rows
+from .core import COMPAT_EPSILON, LOSSES, cosine_rows, pair_dtype, squared_norms
 from .errors import InputError, UsageProblem
 from .ids import SORT_HINT, add_id_streams, chunk_ids
 from .losses import LOSS_REGISTRY
@@ -425,7 +425,9 @@ class Scoring:
         offset = self.first
         for parts in aligned(streams, names, rows):
             p_rows, l_rows = layout.rows(parts[0]), layout.rows(parts[1])
-            r = self._cosine(p_rows, l_rows)
+            # several candidates against one reference: its squared norms are taken once a chunk
+            l_sq: dict[Any, Any] | None = {} if self.candidates and self._plain_cosine() else None
+            r = self._cosine(p_rows, l_rows, l_sq)
             n = r.cos.shape[0]
             skipped = self._skipped(r, offset, pred.name)
             weight = share = None
@@ -462,17 +464,31 @@ class Scoring:
                     others=[
                         (name, layout.rows(parts[i])) for (name, _), i in zip(self.candidates, cand_at, strict=True)
                     ],
-                    score_rows=lambda p, lab, c, name, cols=columns: self._candidate_chunk(p, lab, c, name, cols),
+                    score_rows=lambda p, lab, c, name, cols=columns, sq=l_sq: self._candidate_chunk(
+                        p, lab, c, name, cols, sq
+                    ),
                 )
             yield chunk
             offset += n
 
-    def _cosine(self, p_rows: NDArray[np.generic], l_rows: NDArray[np.generic]) -> Any:
-        if self.options.loss == "embedding" and self.options.compat == "torch":
+    def _plain_cosine(self) -> bool:
+        """Whether the cosine is core.cosine_rows' (not CosineEmbeddingLoss's own)."""
+        return not (self.options.loss == "embedding" and self.options.compat == "torch")
+
+    def _cosine(
+        self, p_rows: NDArray[np.generic], l_rows: NDArray[np.generic], l_sq: dict[Any, Any] | None = None
+    ) -> Any:
+        if not self._plain_cosine():
             from .target_losses import embedding_cos_torch
 
             return embedding_cos_torch(p_rows, l_rows)  # CosineEmbeddingLoss's own epsilon, exactly
-        return cosine_rows(p_rows, l_rows, self.options.compat)
+        b_sq = None
+        if l_sq is not None:  # LABEL's squared norms, per working precision (a candidate may differ)
+            key = pair_dtype(p_rows, l_rows)
+            b_sq = l_sq.get(key)
+            if b_sq is None:
+                b_sq = l_sq[key] = squared_norms(l_rows, key)
+        return cosine_rows(p_rows, l_rows, self.options.compat, b_sq=b_sq)
 
     def _skipped(self, r: Any, offset: int, pred_name: str) -> NDArray[np.bool_]:
         """The NaN policy on one chunk's cosines: an error naming the row, or the rows to skip."""
@@ -499,9 +515,11 @@ class Scoring:
         like: ScoredChunk,
         name: str,
         columns: dict[str, Any],
+        l_sq: dict[Any, Any] | None = None,
     ) -> ScoredChunk:
-        """Another candidate scored on the rows of ``like`` (same reference rows, weights, targets)."""
-        r = self._cosine(p_rows, l_rows)
+        """Another candidate scored on the rows of ``like`` (same reference rows, weights, targets);
+        ``l_sq``: the reference rows' squared norms so far, by working precision (filled here)."""
+        r = self._cosine(p_rows, l_rows, l_sq)
         source = next(src.name for n_, src in self.candidates if n_ == name)
         skipped = self._skipped(r, like.start, source)
         loss = LOSS_REGISTRY[self.options.loss].per_row(r.cos, columns)

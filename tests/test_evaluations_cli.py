@@ -396,3 +396,20 @@ def test_baseline_is_checked_for_every_candidate(data: dict[str, Any], tmp_path:
     r = run("a=" + q, "b=" + p, "--label", lab, "--baseline", str(tmp_path / "one.json"), "--json")
     assert r.exit_code == 1
     assert json.loads(r.stdout)["baseline"]["by_candidate"]["b"]["loss"] == js(q, lab)["loss"]
+
+
+def test_candidates_of_other_dtypes_equal_separate_runs(tmp_path: Path) -> None:
+    # the reference's squared norms are taken once a chunk per working precision: a float16, a
+    # float32 and a float64 candidate against a float32 reference give each separate run's bits
+    rng = np.random.default_rng(8)
+    ref = rng.normal(size=(300, 12)).astype(np.float32)
+    np.save(tmp_path / "ref.npy", ref)
+    names = {}
+    for dt in ("float16", "float32", "float64"):
+        np.save(tmp_path / f"{dt}.npy", (ref + 0.05 * rng.normal(size=ref.shape)).astype(dt))
+        names[dt] = str(tmp_path / f"{dt}.npy")
+    d = js(*(f"{k}={v}" for k, v in names.items()), "--label", str(tmp_path / "ref.npy"), "--chunk-size", "7")
+    for k, v in names.items():
+        alone = js(v, str(tmp_path / "ref.npy"), "--chunk-size", "7")
+        assert d["by_candidate"][k]["loss"] == alone["loss"], k
+        assert d["by_candidate"][k]["cos"] == alone["cos"], k
