@@ -344,3 +344,40 @@ def test_20_full_device_on_output_names_it(tmp_path: Path, fmt: str) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 3, result.output
     assert result.stderr == "Error: /dev/full: No space left on device\n"  # before: no path
+
+
+def test_line_depth_check_counts_across_blocks_and_after_a_deep_line(tmp_path: Path) -> None:
+    # lines are counted a block at a time: a deep line cut by block edges, and one that starts
+    # right after another line with many brackets, are both found
+    from cosine_cli.errors import InputError
+    from cosine_cli.readers import jsonl
+
+    block = jsonl._BLOCK
+    many = '{"v": [' + ",".join(["[1]"] * 600) + "]}"  # 600 brackets, 2 levels deep: fine
+    deep = '{"v": ' + "[" * 1500 + "]" * 1500 + "}"
+    pad = '{"v": [' + "0," * (block // 2) + "0]}"  # a long plain line, so the deep one straddles a block edge
+    for lines in ([pad, deep], [many, many, deep], [pad, many, deep, many]):
+        path = tmp_path / "x.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(InputError, match="levels deep"):
+            jsonl._check_line_depths(str(path), None, "x.jsonl")
+    path.write_text("\n".join([pad, many, many, pad]) + "\n")
+    jsonl._check_line_depths(str(path), None, "x.jsonl")  # nothing deep: no error
+
+
+def test_line_depth_check_after_an_exact_scan_counts_the_next_line_from_its_start(tmp_path: Path) -> None:
+    from cosine_cli.errors import InputError
+    from cosine_cli.readers import jsonl
+
+    block = jsonl._BLOCK
+    many = '{"v": [' + ",".join(["[1]"] * 1200) + "]}"  # over 1000 brackets: block 0 is scanned exactly
+    deep_open, deep_close = '{"v": ' + "[" * 1500, "]" * 1500 + "}"
+    head = 900  # the deep line's first 900 brackets end block 0, its other 600 start block 1
+    pad_len = block - head - len('{"v": ') - len(many) - 2
+    pad = '{"v": "' + "x" * (pad_len - 10) + '"}'
+    text = pad + "\n" + many + "\n" + deep_open + deep_close + "\n"
+    assert block - (text.index(deep_open) + len('{"v": ')) in range(850, 950)  # the straddle, as meant
+    path = tmp_path / "x.jsonl"
+    path.write_text(text)
+    with pytest.raises(InputError, match="levels deep"):
+        jsonl._check_line_depths(str(path), None, "x.jsonl")

@@ -357,8 +357,10 @@ def _check_line_depths(path: str, codec: str | None, name: str) -> None:
                     line, opens = [], 0
             if scan is not None:
                 scan.feed(block)
-                if cut >= 0:  # that line is over, and the rest was scanned with it
+                if cut >= 0:  # that line is over: count the next one from its start
                     scan = None
+                    rest = block[cut + 1 :]
+                    line, opens = [rest], count(rest)
                 continue
             if cut < 0:
                 line.append(block)
