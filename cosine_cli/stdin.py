@@ -63,12 +63,19 @@ def open_stdin(override: str | None, opts: Any) -> Any:
         head = read_head(stream, 64)
         if not head:
             raise InputError("is empty", source="-")
+        codec = None if override else next((c for m, c in COMPRESSION_MAGIC if head.startswith(m)), None)
         sniffed = head
-        if not override and any(head.startswith(m) for m, _ in COMPRESSION_MAGIC):
+        if codec is not None:
             # compressed: the format is in the decompressed bytes (JSON Lines or CSV inside gzip)
             head += read_head(stream, _COMPRESSED_HEAD - len(head))
             sniffed = _decompressed_head(head) or head
         fmt = format_named(override, "-") if override else sniff_stdin_format(sniffed)
+        if codec is not None and sniffed is not head and fmt.name not in _READ_COMPRESSED:
+            raise InputError(
+                f"is {fmt.name} compressed with {codec}; only CSV and JSON Lines are read compressed "
+                f"(decompress it first, e.g. with {_DECOMPRESS[codec]})",
+                source="-",
+            )
         loc = Location("-", None, "")
         if fmt.seekable:
             data = head + read_all(stream)
@@ -93,6 +100,10 @@ def open_stdin(override: str | None, opts: Any) -> Any:
         raise
 
 
+#: the command that decompresses each codec, for the message
+_DECOMPRESS = {"gzip": "gzip -dc", "bz2": "bzip2 -dc", "zstd": "zstd -dc"}
+#: the formats whose readers decompress a pipe themselves
+_READ_COMPRESSED = ("csv", "tsv", "json")
 #: compressed bytes read from a pipe to find the format of what they hold (a bzip2 block is up to
 #: 900 kB before it gives anything)
 _COMPRESSED_HEAD = 1 << 20

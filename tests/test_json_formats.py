@@ -317,3 +317,11 @@ def test_lines_are_named_past_blank_lines(tmp_path: Path) -> None:
     # from a pipe, once a blank line has gone by the line is not known: only the row is named
     line = one_line_error(run("score", "-", str(tmp_path / "t.npy"), stdin=f.read_bytes()))
     assert "row 2" in line and "line" not in line.split(":")[1]
+
+
+def test_a_compressed_binary_pipe_is_refused_with_the_fix() -> None:
+    import gzip
+
+    data = gzip.compress((Path(__file__).parent.parent / "sample_data" / "preds.npy").read_bytes())
+    line = one_line_error(run("score", "-", LABEL, stdin=data))
+    assert "is npy compressed with gzip" in line and "gzip -dc" in line
