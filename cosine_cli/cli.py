@@ -76,6 +76,7 @@ def handled_errors() -> Iterator[None]:
         _silence_stdout()
         raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
     except KeyboardInterrupt:
+        _forget_unhandled_keyboard_interrupt()
         click.echo("cosloss: interrupted", err=True)
         raise click.exceptions.Exit(EXIT_SIGINT) from None
     except Terminated:
@@ -89,6 +90,19 @@ def handled_errors() -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _forget_unhandled_keyboard_interrupt() -> None:
+    """Clear CPython's record of a Ctrl-C that left a string ``exec``, after we caught it.
+
+    When a KeyboardInterrupt leaves code run by ``exec``/``eval`` of a string (a dataclass's
+    generated methods being defined during a lazy import: the signal lands there now and then),
+    CPython sets ``_PyRuntime.signals.unhandled_keyboard_interrupt`` even though a caller catches
+    it; under ``python -m`` the interpreter then ends by re-raising SIGINT (exit -2) instead of our
+    130. Every string exec clears the flag as it starts, so one empty exec clears it. It runs only
+    after the interrupt was caught, so it cannot hide one that was not; elsewhere it is harmless.
+    """
+    exec("pass", {})  # noqa: S102 - a constant string: see the docstring
 
 
 def _silence_stdout() -> None:
@@ -477,6 +491,7 @@ def main() -> None:
         except KeyboardInterrupt:
             # Ctrl-C outside the command's own handling (start-up, Click's teardown): the same
             # message and code as inside it, never Python's re-raised SIGINT (exit -2).
+            _forget_unhandled_keyboard_interrupt()
             click.echo("cosloss: interrupted", err=True)
             raise SystemExit(EXIT_SIGINT) from None
     except SystemExit as exc:

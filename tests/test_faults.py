@@ -167,3 +167,23 @@ def test_library_reads_what_the_caller_left_in_sys_stdin(long_pair: tuple[str, s
     done = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
     assert float(done.stdout) == pytest.approx(-1.0)
+
+
+def test_ctrl_c_inside_a_string_exec_still_exits_130(tmp_path: Path) -> None:
+    # CPython marks a KeyboardInterrupt that leaves a string exec (a dataclass being made during a
+    # lazy import, where a real Ctrl-C lands now and then) as unhandled even when it is caught; under
+    # `python -m` the process then died by SIGINT (-2) after printing our message. Made deterministic:
+    (tmp_path / "interrupt_probe.py").write_text(
+        "from cosine_cli import cli as c\n"
+        "@c.cli.command('probe')\n"
+        "def probe() -> None:\n"
+        "    with c.handled_errors():\n"
+        "        exec('raise KeyboardInterrupt', {})\n"
+        "if __name__ == '__main__':\n"
+        "    c.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "interrupt_probe", "probe"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "cosloss: interrupted\n"
