@@ -69,13 +69,8 @@ def _working_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
 
 def _working(x: NDArray[np.generic]) -> NDArray[np.floating]:
     """The array in a precision BLAS handles: float16 and integers are widened."""
-    out: NDArray[Any]
-    if x.dtype == np.float32 or x.dtype == np.float64:
-        out = x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
-    elif x.dtype == np.float16:
-        out = x.astype(np.float32)
-    else:
-        out = x.astype(np.float64)
+    dtype = _working_dtype(x.dtype)
+    out: NDArray[Any] = x if x.dtype == dtype else x.astype(dtype)
     return cast(NDArray[np.floating], out)
 
 
@@ -158,10 +153,7 @@ def cosine_rows(
     ([0.0, 1.0], [False, False])
     """
     eps = COMPAT_EPSILON[compat]
-    a = _working(a)
-    b = _working(b)
-    if a.dtype != b.dtype:
-        a, b = a.astype(np.float64), b.astype(np.float64)
+    a, b = working_pair(a, b)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         dot = _row_dot(a, b).astype(np.float64)
         na2 = _row_dot(a, a).astype(np.float64)
@@ -217,9 +209,7 @@ def pair_dtype(a: NDArray[Any], b: NDArray[Any]) -> np.dtype[Any]:
 def squared_norms(b: NDArray[Any], dtype: np.dtype[Any]) -> FloatArray:
     """The per-row squared norms of ``b`` as :func:`cosine_rows` takes them in ``dtype`` (its
     ``b_sq``): several candidates scored against one reference take its norms once a chunk."""
-    wb = _working(b)
-    if wb.dtype != dtype:
-        wb = wb.astype(dtype)
+    wb = _working(b).astype(dtype, copy=False)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         out: FloatArray = _row_dot(wb, wb).astype(np.float64)
     return out
@@ -230,10 +220,8 @@ def squared_norms(b: NDArray[Any], dtype: np.dtype[Any]) -> FloatArray:
 
 def working_pair(a: NDArray[np.generic], b: NDArray[np.generic]) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
     """``a`` and ``b`` in the one precision :func:`cosine_rows` computes their sums in."""
-    wa, wb = _working(a), _working(b)
-    if wa.dtype != wb.dtype:
-        return wa.astype(np.float64), wb.astype(np.float64)
-    return wa, wb
+    dtype = pair_dtype(a, b)
+    return _working(a).astype(dtype, copy=False), _working(b).astype(dtype, copy=False)
 
 
 def row_dot(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[np.floating]:
