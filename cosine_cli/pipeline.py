@@ -562,7 +562,6 @@ class Scoring:
     def score(self, *, sinks: Iterable[Sink] = (), collect: bool = False) -> ScoreResult:
         """Fold every chunk, in order, into one Accumulator and the sinks (see score_sources)."""
         pred, options = self.pred, self.options
-        layout, scalar = self.layout, self.scalar
         sinks = list(sinks)
         acc = Accumulator(worst=WorstK(options.worst))
         for sink in sinks:  # sinks that want the vector count (a progress bar) have a `begin`
@@ -580,19 +579,35 @@ class Scoring:
         if offset == 0:
             raise InputError("has no vectors to score (0 rows)", source=pred.name)
 
-        loss_shape = tuple(int(d) if d is not None else (offset // max(layout.per_row, 1)) for d in layout.loss_shape)
-        inputs = self.inputs_info()
+        return self.result(acc, offset, kept if collect else None, evals)
+
+    def result(
+        self,
+        acc: Accumulator,
+        vectors: int,
+        kept: list[NDArray[np.float64]] | None,
+        evals: Any,
+        engine: dict[str, Any] | None = None,
+    ) -> ScoreResult:
+        """The ScoreResult of ``vectors`` vectors folded into ``acc`` (every engine ends here):
+        ``kept`` the collected per-vector losses (None: not collected), ``evals`` the merged
+        Evaluations (or None), ``engine`` the summary's ``engine`` entry."""
+        options, layout, scalar = self.options, self.layout, self.scalar
+        loss_shape = tuple(int(d) if d is not None else (vectors // max(layout.per_row, 1)) for d in layout.loss_shape)
         losses = None
-        if collect:
+        if kept is not None:
             losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
+        extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar)
+        if engine is not None:
+            extra["engine"] = engine
         return ScoreResult(
             loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
             options=options,
             stats=acc,
-            inputs=inputs,
+            inputs=self.inputs_info(),
             loss_shape=loss_shape,
             losses=losses,
-            extra={} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar),
+            extra=extra,
         )
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..accumulate import Accumulator, ScoredChunk, reduce_loss
+from ..accumulate import Accumulator, ScoredChunk
 from ..errors import InputError
 from ..inputs import InputOptions, Inputs, open_candidate, open_inputs
 from ..pipeline import ScoreOptions, ScoreResult, Scoring, Sink
@@ -202,9 +202,6 @@ def score_parallel(
 ) -> ScoreResult:
     """Score ``ranges`` of the inputs (opened once by the caller, who closes them) on ``threads``
     pool threads; the result is the serial path's (see the module docstring)."""
-    info = scoring.inputs_info()
-    layout = scoring.layout
-    scalar = scoring.scalar
     paths = _Paths(
         pred,
         label,
@@ -251,18 +248,5 @@ def score_parallel(
             del chunks, range_evals
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    loss_shape = (int(offset), *[int(d) for d in layout.loss_shape[1:] if d is not None])
-    losses = None
-    if collect:
-        losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
-    extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar)
-    extra["engine"] = {"name": "local", "threads": threads, "ranges": len(ranges)}
-    return ScoreResult(
-        loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
-        options=options,
-        stats=acc,
-        inputs=info,
-        loss_shape=loss_shape,
-        losses=losses,
-        extra=extra,
-    )
+    engine = {"name": "local", "threads": threads, "ranges": len(ranges)}
+    return scoring.result(acc, offset, kept if collect else None, evals, engine)
