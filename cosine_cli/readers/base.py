@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Source", "ArraySource", "IterSource", "DEFAULT_CHUNK_BYTES", "rows_for_bytes", "check_numeric_dtype"]
+__all__ = [
+    "Source",
+    "ArraySource",
+    "IterSource",
+    "DEFAULT_CHUNK_BYTES",
+    "rows_for_bytes",
+    "check_numeric_dtype",
+    "strided_chunks",
+]
 
 #: Per side and per chunk. Small enough to stay in the last-level cache while
 #: the three dot products run over it, large enough that Python's per-chunk
@@ -120,3 +128,37 @@ class IterSource:
 
     def close(self) -> None:
         pass
+
+
+def strided_chunks(
+    fileno: int,
+    shape: tuple[int, ...],
+    file_dtype: np.dtype[Any],
+    offset: int,
+    rows: int,
+    axis: int,
+    *,
+    order: Literal["C", "F"] = "C",
+    dtype: np.dtype[Any] | None = None,
+) -> Iterator[NDArray[np.generic]]:
+    """An array stored at ``offset`` of a local file, in C-order copies of ``rows`` along ``axis``
+    (``dtype``: converted on the way), for layouts whose chunks are not contiguous in the file
+    (Fortran order, vectors along axis 0). A read-only memory map serves the slices; its pages
+    are released after every chunk, so that they do not pile up in our resident set."""
+    import mmap
+
+    mapping = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    array: NDArray[Any] | None = None
+    try:
+        array = np.ndarray(shape, dtype=file_dtype, buffer=mapping, offset=offset, order=order)
+        index: list[slice] = [slice(None)] * len(shape)
+        n = shape[axis]
+        for start in range(0, n, rows):
+            index[axis] = slice(start, min(start + rows, n))
+            chunk = np.array(array[tuple(index)], dtype=dtype or file_dtype, order="C")
+            if hasattr(mmap, "MADV_DONTNEED"):
+                mapping.madvise(mmap.MADV_DONTNEED)
+            yield chunk
+    finally:
+        array = None  # the map cannot close while a view of it lives
+        mapping.close()

@@ -22,7 +22,7 @@ from numpy.lib import format as npy_format
 from numpy.typing import NDArray
 
 from ..errors import InputError
-from .base import check_numeric_dtype
+from .base import check_numeric_dtype, strided_chunks
 
 __all__ = ["NpySource", "NPY_MAGIC", "open_npy"]
 
@@ -273,27 +273,16 @@ class NpySource:
                 "not a stream or an object in object storage",
                 source=self.name,
             )
-        mapping = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
-        array: NDArray[np.generic] | None = None
-        try:
-            array = np.ndarray(
-                self._shape,
-                dtype=self.file_dtype,
-                buffer=mapping,
-                offset=self._offset,
-                order="F" if self.fortran_order else "C",
-            )
-            n = self._shape[axis]
-            index: list[slice] = [slice(None)] * len(self._shape)
-            for start in range(0, n, rows):
-                index[axis] = slice(start, min(start + rows, n))
-                chunk = np.array(array[tuple(index)], dtype=self.dtype, order="C")
-                if hasattr(mmap, "MADV_DONTNEED"):
-                    mapping.madvise(mmap.MADV_DONTNEED)
-                yield chunk
-        finally:
-            array = None  # the map cannot close while a view of it lives
-            mapping.close()
+        yield from strided_chunks(
+            self._f.fileno(),
+            self._shape,
+            self.file_dtype,
+            self._offset,
+            rows,
+            axis,
+            order="F" if self.fortran_order else "C",
+            dtype=self.dtype,
+        )
 
 
 def open_npy(loc: Any, opts: Any) -> NpySource:

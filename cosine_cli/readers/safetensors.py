@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import json
-import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, UsageProblem
+from .base import strided_chunks
 
 __all__ = [
     "MAX_HEADER_SIZE",
@@ -363,22 +363,9 @@ class SafetensorsSource:
         return self._native(buffer)
 
     def _strided(self, rows: int, axis: int) -> Iterator[NDArray[np.generic]]:
-        # Vectors along axis 0: the slices are strided in the file; a read-only map serves
-        # them, its pages released after every chunk (as readers/npy.py does).
-        mapping = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
-        array: NDArray[Any] | None = None
-        try:
-            array = np.ndarray(self.info.shape, dtype=self.file_dtype, buffer=mapping, offset=self.info.begin)
-            index: list[slice] = [slice(None)] * array.ndim
-            for start in range(0, array.shape[axis], rows):
-                index[axis] = slice(start, min(start + rows, array.shape[axis]))
-                chunk = self._native(np.array(array[tuple(index)], order="C"))
-                if hasattr(mmap, "MADV_DONTNEED"):
-                    mapping.madvise(mmap.MADV_DONTNEED)
-                yield chunk
-        finally:
-            array = None  # the map cannot close while a view of it lives
-            mapping.close()
+        # Vectors along axis 0: the slices are strided in the file (as in readers/npy.py).
+        for chunk in strided_chunks(self._f.fileno(), self.info.shape, self.file_dtype, self.info.begin, rows, axis):
+            yield self._native(chunk)
 
 
 def open_location(loc: Any, opts: Any) -> SafetensorsSource:
