@@ -91,7 +91,7 @@ class GroupedAccumulator:
             # the per-group Accumulator keeps no worst list: its chunks are slices whose row numbers
             # are not start + position; self.worst keeps them with the real rows
             # small blocks: each group holds up to one block of staged vectors (at most
-            # MAX_GROUPS x GROUP_BLOCK x ~34 bytes, 70 MB, in all)
+            # MAX_GROUPS x GROUP_BLOCK x ~40 bytes, 80 MB, in all)
             acc = self.groups[key] = Accumulator(block=GROUP_BLOCK)
             self.worst[key] = WorstK(self.k)
         return acc
