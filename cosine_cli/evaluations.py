@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from .accumulate import Accumulator, ScoredChunk
 from .correlation import Correlations
 from .groups import GroupedAccumulator
-from .matryoshka import matryoshka_rows
+from .matryoshka import MatryoshkaRows, matryoshka_cos
 from .parity import DiffAccumulator
 from .sketch import WorstK
 from .slice_stats import stats_dict
@@ -101,6 +101,78 @@ class _Batched:
         self.chunks, self.values, self.rows = [], [], 0
 
 
+class _DimBatch:
+    """The Matryoshka cosines of consecutive chunks, held back until BATCH_ROWS rows and then turned
+    into losses and taken by the per-dim Accumulators, one dim at a time.
+
+    A chunk costs its prefix sums and one stacked cosine (matryoshka_cos); the losses, the
+    ScoredChunks and the Accumulator calls (a few dozen small NumPy and Python steps for each dim)
+    are paid once a batch. With two pool threads, that is fewer GIL hand-overs too. The statistics
+    do not depend on it: the Accumulators fold whole blocks whatever the chunks (accumulate.BLOCK).
+    """
+
+    def __init__(self, evals: Evaluations, dims: list[int]) -> None:
+        self.evals, self.dims = evals, dims
+        self.meta: list[ScoredChunk] = []  #: each chunk's start, skipped, weights and ids (no cosines)
+        self.rows: list[MatryoshkaRows] = []
+        self.targets: list[NDArray[np.float64]] = []
+        self.count = 0
+
+    def add(self, chunk: ScoredChunk, rows: MatryoshkaRows, target: NDArray[np.float64] | None) -> None:
+        empty = chunk.cos[:0]
+        self.meta.append(
+            ScoredChunk(
+                chunk.start,
+                empty,
+                empty,
+                chunk.zero[:0],
+                chunk.skipped,
+                _copy(chunk.weight),
+                _copy(chunk.weight_share),
+                _copy(chunk.ids),
+            )
+        )
+        self.rows.append(rows)
+        if target is not None:
+            self.targets.append(np.array(target, dtype=np.float64, copy=True).reshape(-1))
+        self.count += len(chunk)
+        if self.count >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.meta:
+            return
+        from .losses import LOSS_REGISTRY
+
+        meta, rows, targets = self.meta, self.rows, self.targets
+        self.meta, self.rows, self.targets, self.count = [], [], [], 0
+        held = _concat(meta)
+        stacked = rows[0]
+        if len(rows) > 1:
+            stacked = MatryoshkaRows(*(np.concatenate(f, axis=1) for f in zip(*rows, strict=True)))
+        evals = self.evals
+        columns: dict[str, Any] = {}
+        if targets:
+            columns = {"target": np.concatenate(targets), "margin": np.asarray(evals.margin)}
+        per_row = LOSS_REGISTRY[evals.loss].per_row
+        for j, d in enumerate(self.dims):
+            cos = stacked.cos[j]
+            skipped = held.skipped
+            if evals.nan_policy == "skip":
+                skipped = stacked.nonfinite_a[j] | stacked.nonfinite_b[j]
+            part = ScoredChunk(
+                held.start,
+                cos,
+                per_row(cos, columns),
+                stacked.zero[j],
+                skipped,
+                held.weight,
+                held.weight_share,
+                held.ids,
+            )
+            evals.dims[d].update(part)  # the Accumulator stages it into its blocks
+
+
 class Evaluations:
     """Everything beyond the top-level statistics, for one run (see the module docstring)."""
 
@@ -126,11 +198,14 @@ class Evaluations:
         #: every candidate's Accumulator, the first (PRED) included; empty for one PRED
         self.candidates = {name: Accumulator(worst=WorstK(worst)) for name in candidates}
         self._group_batch = _Batched(self.groups.update) if self.groups is not None else None
+        self._dim_batch: _DimBatch | None = None  #: made on the first chunk (the dims below its width)
 
     def flush(self) -> None:
         """Fold every chunk held back (before a merge or the summary)."""
         if self._group_batch is not None:
             self._group_batch.flush()
+        if self._dim_batch is not None:
+            self._dim_batch.flush()
 
     @property
     def active(self) -> bool:
@@ -173,32 +248,24 @@ class Evaluations:
         label_rows: NDArray[np.generic],
         target: NDArray[np.float64] | None,
     ) -> None:
-        from .losses import LOSS_REGISTRY
-
         full = pred_rows.shape[1]
         if full in self.dims:  # the full width is the chunk itself: exactly a plain run's numbers, no second pass
             self.dims[full].update(chunk)
-        shorter = [d for d in self.dims if d < full]
+        shorter = sorted(d for d in self.dims if d < full)
         if not shorter:
             return
         if self.loss == "embedding" and self.compat == "torch":
             from .target_losses import embedding_cos_torch
 
-            per_dim = {d: embedding_cos_torch(pred_rows[:, :d], label_rows[:, :d]) for d in shorter}
+            each = [embedding_cos_torch(pred_rows[:, :d], label_rows[:, :d]) for d in shorter]
+            rows = MatryoshkaRows(*(np.stack(field) for field in zip(*each, strict=True)))
         else:
             # only the first max(shorter) components are read again
             top = max(shorter)
-            per_dim = matryoshka_rows(pred_rows[:, :top], label_rows[:, :top], shorter, self.compat)
-        columns: dict[str, Any] = {}
-        if target is not None:
-            columns = {"target": target, "margin": np.asarray(self.margin)}
-        for d, r in per_dim.items():
-            skipped = chunk.skipped
-            if self.nan_policy == "skip":
-                skipped = r.nonfinite_a | r.nonfinite_b
-            loss = LOSS_REGISTRY[self.loss].per_row(r.cos, columns)
-            part = ScoredChunk(chunk.start, r.cos, loss, r.zero, skipped, chunk.weight, chunk.weight_share, chunk.ids)
-            self.dims[d].update(part)  # the Accumulator stages it into its blocks
+            rows = matryoshka_cos(pred_rows[:, :top], label_rows[:, :top], shorter, self.compat)
+        if self._dim_batch is None:
+            self._dim_batch = _DimBatch(self, shorter)
+        self._dim_batch.add(chunk, rows, target)
 
     def merge(self, other: Evaluations) -> Evaluations:
         """Fold ``other`` (built on other rows, later ones) into this one and return it."""

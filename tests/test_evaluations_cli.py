@@ -182,6 +182,43 @@ def test_dims_equal_separate_runs(data: dict[str, Any], chunk: str | None) -> No
     assert r.exit_code == 2 and "32" in r.stderr
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--worst", "3", "--weights", "w.npy", "--reduction", "mean_with_sample_weight"],
+        ["--targets", "y.npy", "--loss", "embedding", "--margin", "0.25", "--compat", "torch", "--worst", "2"],
+        ["--targets", "s.npy", "--loss", "mse", "--nan-policy", "skip"],
+    ],
+)
+def test_dims_do_not_depend_on_the_batches(
+    data: dict[str, Any], extra: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the per-dim cosines are held back and scored a batch of BATCH_ROWS rows at a time; batches
+    # that cut chunks anywhere must give the very same numbers (no tolerance)
+    import cosine_cli.evaluations as evaluations
+
+    np.save(data["dir"] / "w.npy", np.linspace(0.0, 2.0, N))
+    p = data["p"].copy()
+    p[5, 2] = np.nan  # within dim 4..16 only: skipped there, not at dim 2
+    p[9, :2] = 0.0  # zero in the first two components only
+    np.save(data["dir"] / "pn.npy", p)
+    args = [path(data, "pn"), path(data, "l"), "--dims", "2,4,8,16", "--json"]
+    args += [str(data["dir"] / x) if x.endswith(".npy") else x for x in extra]
+    if "skip" not in extra:
+        args[0] = path(data, "p")
+    whole = run(*args)
+    assert whole.exit_code == 0, whole.stderr
+    for batch, chunk in ((5, "7"), (1, "3"), (13, "1")):
+        monkeypatch.setattr(evaluations, "BATCH_ROWS", batch)
+        cut = run(*args, "--chunk-size", chunk)
+        assert cut.exit_code == 0, cut.stderr
+        assert json.loads(cut.stdout)["by_dim"] == json.loads(whole.stdout)["by_dim"]
+    by_dim = json.loads(whole.stdout)["by_dim"]
+    if "skip" in extra:
+        assert by_dim["2"]["rows"] == N and by_dim["4"]["rows"] == N - 1
+        assert by_dim["2"]["zero_vectors"] == 1
+
+
 def test_groups_equal_separate_runs(data: dict[str, Any]) -> None:
     pairs = str(data["dir"] / "pairs.parquet")
     d = js(pairs, "--pred-col", "pred", "--label-col", "label", "--group-col", "lang", "--chunk-size", "7")
