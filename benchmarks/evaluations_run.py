@@ -1,7 +1,7 @@
 """Whole-process cost of the issue-12 evaluations against one plain run, on the benchmark data.
 
     python benchmarks/datagen.py --only npy          # once: the 1M x 768 .npy pair
-    python benchmarks/evaluations_run.py [--runs 3] [--data benchmarks/data]
+    python benchmarks/evaluations_run.py [--runs 3] [--data benchmarks/data] [--only dims candidates groups]
 
 Each case is run ``--runs`` times, alternating with the plain run it is compared with (the machine
 may be shared: alternating keeps both under the same load); medians of wall time, and the ratio:
@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 GROUP_ROWS = 200_000
+CASES = ("dims", "candidates", "groups")
 
 
 def cosloss() -> str:
@@ -82,18 +83,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=HERE / "data")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", nargs="+", choices=CASES, default=list(CASES), help="the cases to time")
     a = ap.parse_args()
     exe = cosloss()
     p, lab = str(a.data / "npy" / "pred.npy"), str(a.data / "npy" / "label.npy")
     if not Path(p).exists():
         sys.exit(f"{p} is missing: run python benchmarks/datagen.py --only npy")
     plain = [exe, "score", p, lab, "--json", "-q"]
-    compare("--dims 64,128,256,768", plain, [*plain, "--dims", "64,128,256,768"], a.runs, 1.5)
-    three = [exe, "score", f"a={p}", f"b={lab}", f"c={p}", "--label", lab, "--json", "-q"]
-    compare("three candidates", plain, three, a.runs, 2.2)
-    gp, gl = (str(x) for x in group_pair(a.data))
-    plain_g = [exe, "score", gp, gl, "--pred-col", "emb", "--label-col", "emb", "--json", "-q"]
-    compare("--group-col lang (10 groups)", plain_g, [*plain_g, "--group-col", "lang"], a.runs, 1.3)
+    if "dims" in a.only:
+        compare("--dims 64,128,256,768", plain, [*plain, "--dims", "64,128,256,768"], a.runs, 1.5)
+    if "candidates" in a.only:
+        three = [exe, "score", f"a={p}", f"b={lab}", f"c={p}", "--label", lab, "--json", "-q"]
+        compare("three candidates", plain, three, a.runs, 2.2)
+    if "groups" in a.only:
+        gp, gl = (str(x) for x in group_pair(a.data))
+        plain_g = [exe, "score", gp, gl, "--pred-col", "emb", "--label-col", "emb", "--json", "-q"]
+        compare("--group-col lang (10 groups)", plain_g, [*plain_g, "--group-col", "lang"], a.runs, 1.3)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from .accumulate import Accumulator, ScoredChunk
 from .correlation import Correlations
 from .groups import GroupedAccumulator
-from .matryoshka import MatryoshkaRows, matryoshka_cos
+from .matryoshka import MatryoshkaRows, PrefixBuffer, matryoshka_cos
 from .parity import DiffAccumulator
 from .sketch import WorstK
 from .slice_stats import stats_dict
@@ -199,6 +199,7 @@ class Evaluations:
         self.candidates = {name: Accumulator(worst=WorstK(worst)) for name in candidates}
         self._group_batch = _Batched(self.groups.update) if self.groups is not None else None
         self._dim_batch: _DimBatch | None = None  #: made on the first chunk (the dims below its width)
+        self._prefixes = PrefixBuffer()
 
     def flush(self) -> None:
         """Fold every chunk held back (before a merge or the summary)."""
@@ -206,6 +207,7 @@ class Evaluations:
             self._group_batch.flush()
         if self._dim_batch is not None:
             self._dim_batch.flush()
+        self._prefixes.release()  # never pickled with a Dask task's result
 
     @property
     def active(self) -> bool:
@@ -262,7 +264,7 @@ class Evaluations:
         else:
             # only the first max(shorter) components are read again
             top = max(shorter)
-            rows = matryoshka_cos(pred_rows[:, :top], label_rows[:, :top], shorter, self.compat)
+            rows = matryoshka_cos(pred_rows[:, :top], label_rows[:, :top], shorter, self.compat, scratch=self._prefixes)
         if self._dim_batch is None:
             self._dim_batch = _DimBatch(self, shorter)
         self._dim_batch.add(chunk, rows, target)

@@ -22,7 +22,7 @@ from cosine_cli.core import COMPAT_EPSILON, cosine_rows, loss_from_cos
 from cosine_cli.correlation import Correlations, PearsonAccumulator, SpearmanAccumulator, average_ranks
 from cosine_cli.errors import InputError, UsageProblem
 from cosine_cli.groups import MAX_GROUPS, GroupedAccumulator
-from cosine_cli.matryoshka import check_dims, matryoshka_rows, parse_dims
+from cosine_cli.matryoshka import PrefixBuffer, check_dims, matryoshka_cos, matryoshka_rows, parse_dims
 from cosine_cli.parity import DiffAccumulator, diff_rows
 from cosine_cli.sketch import WorstK
 from cosine_cli.slice_stats import STATS_KEYS, stats_dict
@@ -274,6 +274,21 @@ def test_matryoshka_equals_separate_cosine_rows(compat: str, dtype: type, dims: 
         np.testing.assert_allclose(out[d].cos, ref.cos, rtol=0, atol=tol, err_msg=f"dim {d}")
         for got, want in zip(out[d][1:], ref[1:], strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+def test_matryoshka_scratch_copies_give_the_same_bits() -> None:
+    # the contiguous copies of the prefixes (PrefixBuffer) change where the sums read, not the sums;
+    # one buffer serves chunks of other sizes and dtypes, and a released one is made again
+    scratch = PrefixBuffer()
+    for dtype, rows, dims in ((np.float32, 40, (8, 32, 64)), (np.float64, 7, (5, 13, 96)), (np.float32, 40, (64,))):
+        a, b = special_pairs(dtype)
+        a, b = a[:rows], b[:rows]
+        with np.errstate(over="ignore", invalid="ignore"):
+            plain = matryoshka_cos(a, b, dims, "keras")
+            copied = matryoshka_cos(a, b, dims, "keras", scratch=scratch)
+        for got, want in zip(copied, plain, strict=True):
+            np.testing.assert_array_equal(got, want)
+        scratch.release()
 
 
 def test_matryoshka_by_hand_and_dims_errors() -> None:
