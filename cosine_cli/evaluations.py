@@ -195,11 +195,15 @@ class Evaluations:
         self.dims = {int(d): Accumulator(worst=WorstK(worst)) for d in dims}
         self.groups = GroupedAccumulator(worst, source=groups[0], column=groups[1]) if groups is not None else None
         self.diff = DiffAccumulator() if diff else None
-        #: every candidate's Accumulator, the first (PRED) included; empty for one PRED
+        #: every candidate's Accumulator, empty for one PRED; the first (PRED) is the top level's
+        #: chunks, so its entry is to_dict's ``top`` and its Accumulator here stays empty
         self.candidates = {name: Accumulator(worst=WorstK(worst)) for name in candidates}
         self._group_batch = _Batched(self.groups.update) if self.groups is not None else None
         self._dim_batch: _DimBatch | None = None  #: made on the first chunk (the dims below its width)
         self._prefixes = PrefixBuffer()
+        #: the vectors' width when it is one of the dims: its entry is the top-level statistics
+        #: themselves (to_dict's ``top``), not a second Accumulator fed the same chunks
+        self._full: int | None = None
 
     def flush(self) -> None:
         """Fold every chunk held back (before a merge or the summary)."""
@@ -237,8 +241,6 @@ class Evaluations:
         if self.diff is not None:
             self.diff.update(pred_rows, label_rows, keep)
         if self.candidates:
-            names = list(self.candidates)
-            self.candidates[names[0]].update(chunk)
             for name, rows in others:
                 assert score_rows is not None
                 self.candidates[name].update(score_rows(rows, label_rows, chunk, name))
@@ -252,7 +254,7 @@ class Evaluations:
     ) -> None:
         full = pred_rows.shape[1]
         if full in self.dims:  # the full width is the chunk itself: exactly a plain run's numbers, no second pass
-            self.dims[full].update(chunk)
+            self._full = full
         shorter = sorted(d for d in self.dims if d < full)
         if not shorter:
             return
@@ -273,6 +275,7 @@ class Evaluations:
         """Fold ``other`` (built on other rows, later ones) into this one and return it."""
         self.flush()
         other.flush()
+        self._full = self._full if self._full is not None else other._full
         if self.correlations is not None and other.correlations is not None:
             self.correlations.merge(other.correlations)
         for d, acc in other.dims.items():
@@ -285,15 +288,17 @@ class Evaluations:
             self.candidates[name].merge(acc)
         return self
 
-    def to_dict(self, reduction: str, *, scalar_weight: float | None = None) -> dict[str, Any]:
-        """The summary entries of the evaluations asked for (documented in the README)."""
+    def to_dict(self, reduction: str, *, top: Accumulator, scalar_weight: float | None = None) -> dict[str, Any]:
+        """The summary entries of the evaluations asked for (documented in the README); ``top`` is the
+        run's top-level Accumulator (the entry of the full width)."""
         self.flush()
         out: dict[str, Any] = {}
         if self.correlations is not None:
             out["correlation"] = self.correlations.to_dict()
         if self.dims:
             out["by_dim"] = {
-                str(d): stats_dict(acc, reduction, scalar_weight=scalar_weight) for d, acc in self.dims.items()
+                str(d): stats_dict(top if d == self._full else acc, reduction, scalar_weight=scalar_weight)
+                for d, acc in self.dims.items()
             }
         if self.groups is not None:
             out["by_group"] = self.groups.to_dict(reduction, scalar_weight=scalar_weight)
@@ -301,6 +306,7 @@ class Evaluations:
             out.update(self.diff.to_dict())
         if self.candidates:
             out["by_candidate"] = {
-                name: stats_dict(acc, reduction, scalar_weight=scalar_weight) for name, acc in self.candidates.items()
+                name: stats_dict(top if i == 0 else acc, reduction, scalar_weight=scalar_weight)
+                for i, (name, acc) in enumerate(self.candidates.items())
             }
         return out

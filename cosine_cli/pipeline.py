@@ -597,7 +597,7 @@ class Scoring:
         losses = None
         if kept is not None:
             losses = (np.concatenate(kept) if kept else np.empty(0)).reshape(loss_shape)
-        extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar)
+        extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, top=acc, scalar_weight=scalar)
         if engine is not None:
             extra["engine"] = engine
         return ScoreResult(

@@ -319,7 +319,7 @@ def score_dask(
         if task_evals is not None:
             evals = task_evals if evals is None else evals.merge(task_evals)
     scalar = w_arg if isinstance(w_arg, float) else None
-    extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, scalar_weight=scalar)
+    extra: dict[str, Any] = {} if evals is None else evals.to_dict(options.reduction, top=acc, scalar_weight=scalar)
     return ScoreResult(
         loss=reduce_loss(acc, options.reduction, scalar_weight=scalar),
         options=options,
