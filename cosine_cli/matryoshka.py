@@ -1,10 +1,10 @@
 """Cosine of the same pairs at several truncation dims (Matryoshka embeddings), in one pass.
 
 The cosine of the first ``d`` components needs only prefix sums of p.l, p.p and l.l along the vector
-axis. For dims d1 < d2 < ... <= D, :func:`matryoshka_rows` takes the three sums on each segment
+axis. For dims d1 < d2 < ... <= D, :func:`matryoshka_cos` takes the three sums on each segment
 [d_{k-1}, d_k) once (in the input's precision, as ``core.cosine_rows`` does), cumulates them
 in float64 and turns each prefix into a cosine with ``core.cos_from_sums``: the cost is one
-cosine over D components plus O(rows) per dim.
+cosine over the first max(dims) components plus O(rows) per dim.
 
 Rows whose prefix sums cannot be trusted (a zero vector, overflow, underflow, NaN) are recomputed
 with ``core.cosine_rows`` on the truncated slice, so every compat mode and every special case is
@@ -75,9 +75,10 @@ class PrefixBuffer:
 
     The segment sums run over contiguous copies of the prefixes, not over the strided rows of the
     input: on a memory-mapped ``.npy`` (4 KiB pages, rows of 3 KiB of which 1 KiB is read) the
-    three einsum passes cost about a third more than one copy and three passes over a buffer of
-    at least 4 MiB, which NumPy backs with huge pages. One buffer per Evaluations (a pool range
-    has its own), grown when a chunk needs more.
+    three einsum passes over the map cost about a third more than one copy plus the same passes
+    over the copy (docs/performance.md, third round). The buffer is at least 8 MiB, so NumPy backs
+    it with huge pages. One buffer per Evaluations (a pool range has its own), grown when a chunk
+    needs more.
     """
 
     MIN_BYTES = 8 << 20
@@ -127,8 +128,8 @@ def matryoshka_cos(
     n, full = a.shape
     todo = check_dims(dims, full)
     if scratch is not None:
-        pa, pb = scratch.copy(a[:, : todo[-1]], b[:, : todo[-1]])
-        sums = _prefix_sums(pa, pb, todo)
+        head_a, head_b = scratch.copy(a[:, : todo[-1]], b[:, : todo[-1]])
+        sums = _prefix_sums(head_a, head_b, todo)
     else:
         sums = _prefix_sums(a, b, todo)
     cos, bad = cos_from_sums(sums[0], sums[1], sums[2], a.dtype, compat)

@@ -291,6 +291,27 @@ def test_matryoshka_scratch_copies_give_the_same_bits() -> None:
         scratch.release()
 
 
+def test_evaluations_with_dims_travel_light() -> None:
+    # a Dask task sends its Evaluations back pickled: once flushed, the prefix scratch buffer
+    # (8 MiB or more) and the held-back batch are gone, and the per-dim numbers are all there
+    from cosine_cli.evaluations import Evaluations
+
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(50, 32)).astype(np.float32), rng.normal(size=(50, 32)).astype(np.float32)
+    evals = Evaluations(loss="negative", compat="keras", dims=(8, 16, 32))
+    r = cosine_rows(a, b)
+    chunk = scored(r.cos)
+    evals.update(chunk, a, b)
+    evals.flush()
+    assert len(pickle.dumps(evals)) < 200_000
+    top = Accumulator()
+    top.update(chunk)
+    got = pickle.loads(pickle.dumps(evals)).to_dict("sum_over_batch_size", top=top)["by_dim"]
+    assert got["32"] == stats_dict(top, "sum_over_batch_size")  # the full width is the top level
+    want8 = cosine_rows(a[:, :8], b[:, :8]).cos
+    assert got["8"]["rows"] == 50 and got["8"]["cos"]["mean"] == pytest.approx(want8.mean(), abs=1e-6)
+
+
 def test_matryoshka_by_hand_and_dims_errors() -> None:
     out = matryoshka_rows(np.array([[1.0, 0.0, 1.0, 0.0]]), np.array([[1.0, 1.0, 0.0, 0.0]]), [4, 1, 2])
     assert list(out) == [1, 2, 4]
