@@ -63,6 +63,21 @@ def _concat(chunks: list[ScoredChunk]) -> ScoredChunk:
     )
 
 
+def _held(chunk: ScoredChunk) -> ScoredChunk:
+    """The chunk as it can be held back past its loop iteration: the scored arrays are its own, the
+    weights and ids may be a reader's reused buffers and are copied."""
+    return ScoredChunk(
+        chunk.start,
+        chunk.cos,
+        chunk.loss,
+        chunk.zero,
+        chunk.skipped,
+        _copy(chunk.weight),
+        _copy(chunk.weight_share),
+        _copy(chunk.ids),
+    )
+
+
 class _Batched:
     """Holds consecutive chunks (and per-row values) back until BATCH_ROWS rows, then folds them in one update."""
 
@@ -73,17 +88,7 @@ class _Batched:
         self.rows = 0
 
     def add(self, chunk: ScoredChunk, values: Any = None) -> None:
-        held = ScoredChunk(
-            chunk.start,
-            chunk.cos,
-            chunk.loss,
-            chunk.zero,
-            chunk.skipped,
-            _copy(chunk.weight),
-            _copy(chunk.weight_share),
-            _copy(chunk.ids),
-        )
-        self.chunks.append(held)
+        self.chunks.append(_held(chunk))
         if values is not None:
             self.values.append(np.array(values, copy=True).reshape(-1))
         self.rows += len(chunk)
@@ -113,25 +118,13 @@ class _DimBatch:
 
     def __init__(self, evals: Evaluations, dims: list[int]) -> None:
         self.evals, self.dims = evals, dims
-        self.meta: list[ScoredChunk] = []  #: each chunk's start, skipped, weights and ids (no cosines)
+        self.meta: list[ScoredChunk] = []  #: each chunk's start, skipped, weights and ids
         self.rows: list[MatryoshkaRows] = []
         self.targets: list[NDArray[np.float64]] = []
         self.count = 0
 
     def add(self, chunk: ScoredChunk, rows: MatryoshkaRows, target: NDArray[np.float64] | None) -> None:
-        empty = chunk.cos[:0]
-        self.meta.append(
-            ScoredChunk(
-                chunk.start,
-                empty,
-                empty,
-                chunk.zero[:0],
-                chunk.skipped,
-                _copy(chunk.weight),
-                _copy(chunk.weight_share),
-                _copy(chunk.ids),
-            )
-        )
+        self.meta.append(_held(chunk))
         self.rows.append(rows)
         if target is not None:
             self.targets.append(np.array(target, dtype=np.float64, copy=True).reshape(-1))
